@@ -1,0 +1,156 @@
+"""Money: an exact Decimal amount with its ISO 4217 currency, stored as integer minor units.
+
+The exponent comes from the currency table below (JPY 0, EUR 2, BHD 3). An amount
+its currency cannot carry (EUR 1.005) is refused, never rounded silently.
+
+>>> Money.of("1234.5", "EUR")
+Money(amount=Decimal('1234.50'), currency='EUR')
+>>> Money.of("1234.50", "EUR").minor_units
+123450
+>>> Money.from_minor(123, "BHD").amount
+Decimal('0.123')
+>>> Money.of("1.005", "EUR")
+Traceback (most recent call last):
+...
+ar.errors.AmountPrecisionError: 1.005 has more decimals than EUR carries (2)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from ar.errors import AmountPrecisionError, CurrencyError, CurrencyMismatchError
+
+# ISO 4217 minor-unit exponents of the currencies in active use (List One, 2024).
+# Currencies not listed here are refused: an unknown exponent would make minor units lie.
+_EXPONENTS: dict[str, int] = {
+    **dict.fromkeys(
+        "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BRL BSD BTN BWP BYN BZD "
+        "CAD CDF CHF CNY COP CRC CUP CVE CZK DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD "
+        "GTQ GYD HKD HNL HTG HUF IDR ILS INR IRR JMD KES KGS KHR KPW KYD KZT LAK LBP LKR LRD LSL MAD "
+        "MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD PAB PEN PGK PHP "
+        "PKR PLN QAR RON RSD RUB SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS "
+        "TMT TOP TRY TTD TWD TZS UAH USD UYU UZS VES WST XCD YER ZAR ZMW ZWL".split(),
+        2,
+    ),
+    **dict.fromkeys("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0),
+    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
+    "CLF": 4,
+    "UYW": 4,
+}
+
+
+def exponent(currency: str) -> int:
+    """Minor-unit exponent of an ISO 4217 currency code; CurrencyError when unknown."""
+    try:
+        return _EXPONENTS[currency]
+    except KeyError:
+        raise CurrencyError(currency) from None
+
+
+def is_currency(code: str) -> bool:
+    return code in _EXPONENTS
+
+
+@dataclass(frozen=True, slots=True, order=False)
+class Money:
+    """An amount in one currency, quantized to that currency's exponent when built."""
+
+    amount: Decimal
+    currency: str
+
+    def __post_init__(self) -> None:
+        if isinstance(self.amount, float) or not isinstance(self.amount, Decimal):
+            raise TypeError(f"Money needs a Decimal, not {type(self.amount).__name__}")
+        exp = exponent(self.currency)
+        if not self.amount.is_finite():
+            raise AmountPrecisionError(str(self.amount), self.currency, exp)
+        quantum = Decimal(1).scaleb(-exp)
+        try:
+            exact = self.amount.quantize(quantum)
+        except InvalidOperation:
+            raise AmountPrecisionError(str(self.amount), self.currency, exp) from None
+        if exact != self.amount:
+            raise AmountPrecisionError(str(self.amount), self.currency, exp)
+        object.__setattr__(self, "amount", exact)
+
+    # -- construction ---------------------------------------------------------
+    @classmethod
+    def of(cls, value: str | int | Decimal, currency: str) -> Money:
+        """From a decimal string, int or Decimal (never a float)."""
+        if isinstance(value, float):
+            raise TypeError("Money refuses floats: pass a str or Decimal")
+        try:
+            amount = value if isinstance(value, Decimal) else Decimal(value)
+        except InvalidOperation:
+            raise AmountPrecisionError(str(value), currency, exponent(currency)) from None
+        return cls(amount, currency)
+
+    @classmethod
+    def from_minor(cls, units: int, currency: str) -> Money:
+        return cls(Decimal(units).scaleb(-exponent(currency)), currency)
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        return cls.from_minor(0, currency)
+
+    @classmethod
+    def rounded(cls, value: Decimal, currency: str) -> Money:
+        """Round half-up to the currency's exponent: for computed amounts (tax, discounts),
+        where rounding is the documented rule, never for amounts read from input."""
+        quantum = Decimal(1).scaleb(-exponent(currency))
+        return cls(value.quantize(quantum, rounding=ROUND_HALF_UP), currency)
+
+    # -- views ----------------------------------------------------------------
+    @property
+    def minor_units(self) -> int:
+        return int(self.amount.scaleb(exponent(self.currency)))
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency}"
+
+    def format(self) -> str:
+        """The JSON form: a string with the currency's decimals ("1234.50")."""
+        return str(self.amount)
+
+    # -- arithmetic -----------------------------------------------------------
+    def _same(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise CurrencyMismatchError(self.currency, other.currency)
+
+    def __add__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.amount + other.amount, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.amount - other.amount, self.currency)
+
+    def __neg__(self) -> Money:
+        return Money(-self.amount, self.currency)
+
+    def __abs__(self) -> Money:
+        return Money(abs(self.amount), self.currency)
+
+    def __lt__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount < other.amount
+
+    def __le__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount <= other.amount
+
+    def __gt__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount > other.amount
+
+    def __ge__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount >= other.amount
+
+    def is_zero(self) -> bool:
+        return self.amount == 0
+
+    def is_negative(self) -> bool:
+        return self.amount < 0
