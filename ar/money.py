@@ -61,7 +61,7 @@ class Money:
     currency: str
 
     def __post_init__(self) -> None:
-        if isinstance(self.amount, float) or not isinstance(self.amount, Decimal):
+        if not isinstance(self.amount, Decimal):  # a float here would already have lost exactness
             raise TypeError(f"Money needs a Decimal, not {type(self.amount).__name__}")
         exp = exponent(self.currency)
         if not self.amount.is_finite():
