@@ -6,7 +6,7 @@ the gateway's own tables (file registry, outbox) derive from the same base.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, MetaData
+from sqlalchemy import BigInteger, Integer, MetaData
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -20,5 +20,6 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    # Amounts are integer minor units: BigInteger everywhere an int maps.
-    type_annotation_map = {int: BigInteger}
+    # Amounts are integer minor units: 64-bit everywhere an int maps. On SQLite INTEGER is
+    # already 64-bit, and only "INTEGER PRIMARY KEY" aliases the rowid (autoincrement).
+    type_annotation_map = {int: BigInteger().with_variant(Integer(), "sqlite")}
