@@ -22,4 +22,4 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     # Amounts are integer minor units: 64-bit everywhere an int maps. On SQLite INTEGER is
     # already 64-bit, and only "INTEGER PRIMARY KEY" aliases the rowid (autoincrement).
-    type_annotation_map = {int: BigInteger().with_variant(Integer(), "sqlite")}
+    type_annotation_map = {int: BigInteger().with_variant(Integer(), "sqlite")}  # noqa: RUF012

@@ -1,18 +1,18 @@
 """The AR core's exceptions: one hierarchy, each carrying the ids involved.
 
-    ArError
-    ├── MoneyError
-    │   ├── CurrencyError            unknown ISO 4217 code
-    │   ├── CurrencyMismatchError    arithmetic across currencies
-    │   └── AmountPrecisionError     more decimals than the currency carries
-    ├── NotFoundError                a customer, transaction, receipt... that does not exist
-    ├── ValidationError              an input row or command argument that is wrong
-    ├── DuplicateError               the same source reference twice
-    ├── ApprovalError                over a limit, or approver == requester
-    ├── PeriodClosedError            posting into a closed period
-    ├── PeriodCloseRefused           close checks failed
-    ├── UnbalancedJournalError       debits != credits
-    └── InvariantViolation           a live-data check failed
+ArError
+├── MoneyError
+│   ├── CurrencyError            unknown ISO 4217 code
+│   ├── CurrencyMismatchError    arithmetic across currencies
+│   └── AmountPrecisionError     more decimals than the currency carries
+├── NotFoundError                a customer, transaction, receipt... that does not exist
+├── ValidationError              an input row or command argument that is wrong
+├── DuplicateError               the same source reference twice
+├── ApprovalError                over a limit, or approver == requester
+├── PeriodClosedError            posting into a closed period
+├── PeriodCloseRefused           close checks failed
+├── UnbalancedJournalError       debits != credits
+└── InvariantViolation           a live-data check failed
 """
 
 from __future__ import annotations

@@ -6,8 +6,13 @@ import click
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_dir", envvar="ARBRIDGE_CONFIG", type=click.Path(file_okay=False),
-              help="Configuration directory (else $ARBRIDGE_CONFIG).")
+@click.option(
+    "--config",
+    "config_dir",
+    envvar="ARBRIDGE_CONFIG",
+    type=click.Path(file_okay=False),
+    help="Configuration directory (else $ARBRIDGE_CONFIG).",
+)
 @click.option("--db", "db_url", help="Database URL (else the one named in the configuration).")
 @click.pass_context
 def cli(ctx: click.Context, config_dir: str | None, db_url: str | None) -> None:

@@ -1,0 +1,49 @@
+"""The audit trail: every state change of every entity, who made it and when."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, String, Text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from ar.db import Base
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(120))
+    #: What changed: "customer", "receipt", "file", "batch", ...
+    entity: Mapped[str] = mapped_column(String(40), index=True)
+    entity_id: Mapped[str] = mapped_column(String(120), index=True)
+    action: Mapped[str] = mapped_column(String(40))
+    #: JSON of the fields that changed: {"field": [before, after]} or free details.
+    details: Mapped[str] = mapped_column(Text, default="{}")
+
+
+def record(
+    session: Session,
+    *,
+    actor: str,
+    entity: str,
+    entity_id: object,
+    action: str,
+    details: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> AuditEvent:
+    """Add an audit event to the caller's transaction (flushed with it, never committed here)."""
+    event = AuditEvent(
+        at=at or datetime.now(UTC),
+        actor=actor,
+        entity=entity,
+        entity_id=str(entity_id),
+        action=action,
+        details=json.dumps(details or {}, default=str, sort_keys=True),
+    )
+    session.add(event)
+    return event

@@ -1,0 +1,141 @@
+"""Receipts: money received, from a bank statement, entered by hand, or collected by direct debit.
+
+A statement credit becomes exactly one receipt per transaction, unique on
+(bank account, entry reference, transaction index): recording the same entry twice
+returns the existing receipt and creates nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from ar import audit
+from ar.db import Base
+from ar.errors import ValidationError
+from ar.money import Money
+
+
+class ReceiptSource(StrEnum):
+    STATEMENT = "statement"
+    MANUAL = "manual"
+    DIRECT_DEBIT = "direct_debit"
+
+
+class ReceiptStatus(StrEnum):
+    #: Nothing applied yet and the payer unknown.
+    UNIDENTIFIED = "unidentified"
+    #: Payer known, (part of) the amount not applied.
+    UNAPPLIED = "unapplied"
+    #: The whole amount applied, on account or written off.
+    APPLIED = "applied"
+    REVERSED = "reversed"
+
+
+class Receipt(Base):
+    __tablename__ = "receipts"
+    __table_args__ = (UniqueConstraint("bank_account", "entry_ref", "tx_index"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    #: IBAN of our account the money arrived on.
+    bank_account: Mapped[str] = mapped_column(String(34))
+    #: AcctSvcrRef, else NtryRef, else a fingerprint of the entry ("fp:" + hex).
+    entry_ref: Mapped[str] = mapped_column(String(140))
+    #: Position of the transaction inside its entry (0 for a single-transaction entry).
+    tx_index: Mapped[int] = mapped_column(Integer)
+    amount_minor: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    receipt_date: Mapped[date] = mapped_column(Date, index=True)
+    value_date: Mapped[date | None] = mapped_column(Date)
+    payer_name: Mapped[str | None] = mapped_column(String(140))
+    payer_iban: Mapped[str | None] = mapped_column(String(34), index=True)
+    end_to_end_id: Mapped[str | None] = mapped_column(String(140))
+    #: JSON list of the Ustrd lines.
+    remittance: Mapped[str] = mapped_column(Text, default="[]")
+    #: JSON list of the structured creditor references.
+    references: Mapped[str] = mapped_column(Text, default="[]")
+    bank_tx_code: Mapped[str | None] = mapped_column(String(40))
+    #: The inbound file it came from (gateway registry id), when from a file.
+    file_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_files.id"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def amount(self) -> Money:
+        return Money.from_minor(self.amount_minor, self.currency)
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptInput:
+    """What the gateway knows of a received payment; the AR core knows nothing of camt."""
+
+    bank_account: str
+    entry_ref: str
+    tx_index: int
+    amount: Money
+    receipt_date: date
+    created_at: datetime
+    value_date: date | None = None
+    payer_name: str | None = None
+    payer_iban: str | None = None
+    end_to_end_id: str | None = None
+    remittance: tuple[str, ...] = field(default_factory=tuple)
+    references: tuple[str, ...] = field(default_factory=tuple)
+    bank_tx_code: str | None = None
+    file_id: int | None = None
+    source: ReceiptSource = ReceiptSource.STATEMENT
+
+
+def find(session: Session, bank_account: str, entry_ref: str, tx_index: int) -> Receipt | None:
+    return session.scalars(
+        select(Receipt).where(
+            Receipt.bank_account == bank_account, Receipt.entry_ref == entry_ref, Receipt.tx_index == tx_index
+        )
+    ).one_or_none()
+
+
+def record(session: Session, data: ReceiptInput, *, actor: str = "system") -> tuple[Receipt, bool]:
+    """Record a receipt; returns (receipt, created). An existing one is returned unchanged."""
+    if data.amount.amount <= 0:
+        raise ValidationError(f"a receipt amount must be positive, not {data.amount}")
+    existing = find(session, data.bank_account, data.entry_ref, data.tx_index)
+    if existing is not None:
+        return existing, False
+    receipt = Receipt(
+        source=data.source.value,
+        status=ReceiptStatus.UNIDENTIFIED.value,
+        bank_account=data.bank_account,
+        entry_ref=data.entry_ref,
+        tx_index=data.tx_index,
+        amount_minor=data.amount.minor_units,
+        currency=data.amount.currency,
+        receipt_date=data.receipt_date,
+        value_date=data.value_date,
+        payer_name=data.payer_name,
+        payer_iban=data.payer_iban,
+        end_to_end_id=data.end_to_end_id,
+        remittance=json.dumps(list(data.remittance)),
+        references=json.dumps(list(data.references)),
+        bank_tx_code=data.bank_tx_code,
+        file_id=data.file_id,
+        created_at=data.created_at,
+    )
+    session.add(receipt)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        entity="receipt",
+        entity_id=receipt.id,
+        action="recorded",
+        details={"amount": str(data.amount), "entry_ref": data.entry_ref},
+        at=data.created_at,
+    )
+    return receipt, True
