@@ -1,0 +1,1 @@
+"""Real-component test fixtures: a throwaway OpenSSH sshd and PostgreSQL cluster."""
