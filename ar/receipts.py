@@ -64,7 +64,7 @@ class Receipt(Base):
     bank_tx_code: Mapped[str | None] = mapped_column(String(40))
     #: The inbound file it came from (gateway registry id), when from a file.
     file_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_files.id"), index=True)
-    customer_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     @property

@@ -1,8 +1,8 @@
-"""initial schema: file registry, statements, receipts, audit
+"""initial schema
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 10:32:55.246087
+Create Date: 2026-11-22 10:33:50.731788
 """
 
 from __future__ import annotations
@@ -33,6 +33,22 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_audit_events_entity"), ["entity"], unique=False)
         batch_op.create_index(batch_op.f("ix_audit_events_entity_id"), ["entity_id"], unique=False)
 
+    op.create_table(
+        "customers",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("number", sa.String(length=40), nullable=False),
+        sa.Column("name", sa.String(length=240), nullable=False),
+        sa.Column("customer_class", sa.String(length=40), nullable=False),
+        sa.Column("profile", sa.String(length=40), nullable=False),
+        sa.Column("country", sa.String(length=2), nullable=True),
+        sa.Column("gln", sa.String(length=13), nullable=True),
+        sa.Column("email", sa.String(length=254), nullable=True),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_customers")),
+        sa.UniqueConstraint("number", name=op.f("uq_customers_number")),
+    )
     op.create_table(
         "inbound_files",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -68,6 +84,18 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "periods",
+        sa.Column("name", sa.String(length=20), nullable=False),
+        sa.Column("start_date", sa.Date(), nullable=False),
+        sa.Column("end_date", sa.Date(), nullable=False),
+        sa.Column("state", sa.String(length=20), nullable=False),
+        sa.Column("next_journal_number", sa.Integer(), nullable=False),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("closed_by", sa.String(length=120), nullable=True),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_periods")),
+        sa.UniqueConstraint("start_date", name=op.f("uq_periods_start_date")),
+    )
+    op.create_table(
         "bank_statements",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("file_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -92,6 +120,91 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_bank_statements_file_id"), ["file_id"], unique=False)
 
     op.create_table(
+        "customer_bank_accounts",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("iban", sa.String(length=34), nullable=False),
+        sa.Column("bic", sa.String(length=11), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["customer_id"], ["customers.id"], name=op.f("fk_customer_bank_accounts_customer_id_customers")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_customer_bank_accounts")),
+        sa.UniqueConstraint("customer_id", "iban", name=op.f("uq_customer_bank_accounts_customer_id_iban")),
+    )
+    with op.batch_alter_table("customer_bank_accounts", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_customer_bank_accounts_customer_id"), ["customer_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_customer_bank_accounts_iban"), ["iban"], unique=False)
+
+    op.create_table(
+        "customer_relationships",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("payer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("reciprocal", sa.Boolean(), nullable=False),
+        sa.CheckConstraint("payer_id <> customer_id", name=op.f("ck_customer_relationships_not_self")),
+        sa.ForeignKeyConstraint(
+            ["customer_id"], ["customers.id"], name=op.f("fk_customer_relationships_customer_id_customers")
+        ),
+        sa.ForeignKeyConstraint(
+            ["payer_id"], ["customers.id"], name=op.f("fk_customer_relationships_payer_id_customers")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_customer_relationships")),
+        sa.UniqueConstraint(
+            "payer_id", "customer_id", name=op.f("uq_customer_relationships_payer_id_customer_id")
+        ),
+    )
+    with op.batch_alter_table("customer_relationships", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_customer_relationships_customer_id"), ["customer_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_customer_relationships_payer_id"), ["payer_id"], unique=False)
+
+    op.create_table(
+        "journals",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("period", sa.String(length=20), nullable=False),
+        sa.Column("number", sa.Integer(), nullable=False),
+        sa.Column("accounting_date", sa.Date(), nullable=False),
+        sa.Column("event", sa.String(length=40), nullable=False),
+        sa.Column("source_type", sa.String(length=40), nullable=False),
+        sa.Column("source_id", sa.Integer(), nullable=False),
+        sa.Column("description", sa.String(length=240), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("reversal_of_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("posted_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("posted_by", sa.String(length=120), nullable=False),
+        sa.ForeignKeyConstraint(["period"], ["periods.name"], name=op.f("fk_journals_period_periods")),
+        sa.ForeignKeyConstraint(
+            ["reversal_of_id"], ["journals.id"], name=op.f("fk_journals_reversal_of_id_journals")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_journals")),
+        sa.UniqueConstraint("period", "number", name=op.f("uq_journals_period_number")),
+    )
+    with op.batch_alter_table("journals", schema=None) as batch_op:
+        batch_op.create_index("ix_journals_source", ["source_type", "source_id"], unique=False)
+
+    op.create_table(
+        "mandates",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("mandate_id", sa.String(length=35), nullable=False),
+        sa.Column("signed_on", sa.Date(), nullable=False),
+        sa.Column("iban", sa.String(length=34), nullable=False),
+        sa.Column("bic", sa.String(length=11), nullable=True),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("sequence_type", sa.String(length=4), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"], ["customers.id"], name=op.f("fk_mandates_customer_id_customers")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_mandates")),
+        sa.UniqueConstraint("mandate_id", name=op.f("uq_mandates_mandate_id")),
+    )
+    with op.batch_alter_table("mandates", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_mandates_customer_id"), ["customer_id"], unique=False)
+
+    op.create_table(
         "receipts",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("source", sa.String(length=20), nullable=False),
@@ -110,8 +223,11 @@ def upgrade() -> None:
         sa.Column("references", sa.Text(), nullable=False),
         sa.Column("bank_tx_code", sa.String(length=40), nullable=True),
         sa.Column("file_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
-        sa.Column("customer_id", sa.Integer(), nullable=True),
+        sa.Column("customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"], ["customers.id"], name=op.f("fk_receipts_customer_id_customers")
+        ),
         sa.ForeignKeyConstraint(
             ["file_id"], ["inbound_files.id"], name=op.f("fk_receipts_file_id_inbound_files")
         ),
@@ -127,11 +243,170 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_receipts_receipt_date"), ["receipt_date"], unique=False)
         batch_op.create_index(batch_op.f("ix_receipts_status"), ["status"], unique=False)
 
+    op.create_table(
+        "transactions",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("trx_type", sa.String(length=3), nullable=False),
+        sa.Column("trx_number", sa.String(length=40), nullable=False),
+        sa.Column("customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("trx_date", sa.Date(), nullable=False),
+        sa.Column("gl_date", sa.Date(), nullable=False),
+        sa.Column("order_number", sa.String(length=40), nullable=True),
+        sa.Column("payment_term", sa.String(length=40), nullable=True),
+        sa.Column("credited_trx_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("net_minor", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("tax_minor", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("total_minor", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["credited_trx_id"],
+            ["transactions.id"],
+            name=op.f("fk_transactions_credited_trx_id_transactions"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["customer_id"], ["customers.id"], name=op.f("fk_transactions_customer_id_customers")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_transactions")),
+        sa.UniqueConstraint("trx_type", "trx_number", name=op.f("uq_transactions_trx_type_trx_number")),
+    )
+    with op.batch_alter_table("transactions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_transactions_customer_id"), ["customer_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_transactions_trx_number"), ["trx_number"], unique=False)
+
+    op.create_table(
+        "payment_schedules",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("transaction_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("installment", sa.Integer(), nullable=False),
+        sa.Column("customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("trx_type", sa.String(length=3), nullable=False),
+        sa.Column("trx_number", sa.String(length=40), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("trx_date", sa.Date(), nullable=False),
+        sa.Column("due_date", sa.Date(), nullable=False),
+        sa.Column(
+            "amount_due_original_minor", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "amount_due_remaining_minor", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "amount_in_dispute_minor", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("discounts", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(length=2), nullable=False),
+        sa.Column("closed_on", sa.Date(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["customer_id"], ["customers.id"], name=op.f("fk_payment_schedules_customer_id_customers")
+        ),
+        sa.ForeignKeyConstraint(
+            ["transaction_id"],
+            ["transactions.id"],
+            name=op.f("fk_payment_schedules_transaction_id_transactions"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_payment_schedules")),
+        sa.UniqueConstraint(
+            "transaction_id", "installment", name=op.f("uq_payment_schedules_transaction_id_installment")
+        ),
+    )
+    with op.batch_alter_table("payment_schedules", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_payment_schedules_open_by_customer", ["customer_id", "status", "due_date"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_payment_schedules_transaction_id"), ["transaction_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_payment_schedules_trx_number"), ["trx_number"], unique=False)
+
+    op.create_table(
+        "transaction_lines",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("transaction_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("line_number", sa.Integer(), nullable=False),
+        sa.Column("source_ref", sa.String(length=120), nullable=False),
+        sa.Column("description", sa.String(length=240), nullable=False),
+        sa.Column("quantity", sa.String(length=40), nullable=False),
+        sa.Column("unit_price", sa.String(length=40), nullable=False),
+        sa.Column("tax_rate", sa.String(length=12), nullable=False),
+        sa.Column("net_minor", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("tax_minor", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["transaction_id"],
+            ["transactions.id"],
+            name=op.f("fk_transaction_lines_transaction_id_transactions"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_transaction_lines")),
+        sa.UniqueConstraint("source_ref", name=op.f("uq_transaction_lines_source_ref")),
+        sa.UniqueConstraint(
+            "transaction_id", "line_number", name=op.f("uq_transaction_lines_transaction_id_line_number")
+        ),
+    )
+    with op.batch_alter_table("transaction_lines", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_transaction_lines_transaction_id"), ["transaction_id"], unique=False
+        )
+
+    op.create_table(
+        "journal_lines",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("journal_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("line_number", sa.Integer(), nullable=False),
+        sa.Column("account", sa.String(length=40), nullable=False),
+        sa.Column("debit_minor", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("credit_minor", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("schedule_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.CheckConstraint("(debit_minor = 0) <> (credit_minor = 0)", name=op.f("ck_journal_lines_one_side")),
+        sa.CheckConstraint(
+            "debit_minor >= 0 AND credit_minor >= 0", name=op.f("ck_journal_lines_non_negative")
+        ),
+        sa.ForeignKeyConstraint(
+            ["customer_id"], ["customers.id"], name=op.f("fk_journal_lines_customer_id_customers")
+        ),
+        sa.ForeignKeyConstraint(
+            ["journal_id"], ["journals.id"], name=op.f("fk_journal_lines_journal_id_journals")
+        ),
+        sa.ForeignKeyConstraint(
+            ["schedule_id"],
+            ["payment_schedules.id"],
+            name=op.f("fk_journal_lines_schedule_id_payment_schedules"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_journal_lines")),
+        sa.UniqueConstraint(
+            "journal_id", "line_number", name=op.f("uq_journal_lines_journal_id_line_number")
+        ),
+    )
+    with op.batch_alter_table("journal_lines", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_journal_lines_account"), ["account"], unique=False)
+        batch_op.create_index(batch_op.f("ix_journal_lines_journal_id"), ["journal_id"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("journal_lines", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_journal_lines_journal_id"))
+        batch_op.drop_index(batch_op.f("ix_journal_lines_account"))
+
+    op.drop_table("journal_lines")
+    with op.batch_alter_table("transaction_lines", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_transaction_lines_transaction_id"))
+
+    op.drop_table("transaction_lines")
+    with op.batch_alter_table("payment_schedules", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_payment_schedules_trx_number"))
+        batch_op.drop_index(batch_op.f("ix_payment_schedules_transaction_id"))
+        batch_op.drop_index("ix_payment_schedules_open_by_customer")
+
+    op.drop_table("payment_schedules")
+    with op.batch_alter_table("transactions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_transactions_trx_number"))
+        batch_op.drop_index(batch_op.f("ix_transactions_customer_id"))
+
+    op.drop_table("transactions")
     with op.batch_alter_table("receipts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_receipts_status"))
         batch_op.drop_index(batch_op.f("ix_receipts_receipt_date"))
@@ -140,11 +415,30 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_receipts_customer_id"))
 
     op.drop_table("receipts")
+    with op.batch_alter_table("mandates", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_mandates_customer_id"))
+
+    op.drop_table("mandates")
+    with op.batch_alter_table("journals", schema=None) as batch_op:
+        batch_op.drop_index("ix_journals_source")
+
+    op.drop_table("journals")
+    with op.batch_alter_table("customer_relationships", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_customer_relationships_payer_id"))
+        batch_op.drop_index(batch_op.f("ix_customer_relationships_customer_id"))
+
+    op.drop_table("customer_relationships")
+    with op.batch_alter_table("customer_bank_accounts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_customer_bank_accounts_iban"))
+        batch_op.drop_index(batch_op.f("ix_customer_bank_accounts_customer_id"))
+
+    op.drop_table("customer_bank_accounts")
     with op.batch_alter_table("bank_statements", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_bank_statements_file_id"))
         batch_op.drop_index(batch_op.f("ix_bank_statements_account_iban"))
 
     op.drop_table("bank_statements")
+    op.drop_table("periods")
     with op.batch_alter_table("inbound_files", schema=None) as batch_op:
         batch_op.drop_index(
             "uq_inbound_files_sha256_original",
@@ -155,6 +449,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_inbound_files_sha256"))
 
     op.drop_table("inbound_files")
+    op.drop_table("customers")
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_events_entity_id"))
         batch_op.drop_index(batch_op.f("ix_audit_events_entity"))
