@@ -1,3 +1,3 @@
 """Shared fixtures: the real components (sshd, PostgreSQL) come from tests/support."""
 
-pytest_plugins = ["tests.support.sshd", "tests.support.postgres"]
+pytest_plugins = ["tests.support.sshd", "tests.support.postgres", "tests.support.database"]
