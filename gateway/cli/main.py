@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from gateway.cli.runtime import Runtime
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
@@ -17,10 +19,24 @@ import click
 @click.pass_context
 def cli(ctx: click.Context, config_dir: str | None, db_url: str | None) -> None:
     """arbridge: bank and EDI gateway with an accounts-receivable core."""
-    ctx.ensure_object(dict)
-    ctx.obj["config_dir"] = config_dir
-    ctx.obj["db_url"] = db_url
+    ctx.obj = Runtime(config_dir, db_url)
+
+
+# Each area registers its commands here, one line each.
+_COMMAND_MODULES: list[str] = []
+
+
+def _register() -> None:
+    import importlib
+
+    for name in _COMMAND_MODULES:
+        module = importlib.import_module(f"gateway.cli.{name}")
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
 
 
 def main() -> None:
-    cli(obj={})
+    cli()
