@@ -21,36 +21,19 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from ar.errors import AmountPrecisionError, CurrencyError, CurrencyMismatchError
-
-# ISO 4217 minor-unit exponents of the currencies in active use (List One, 2024).
-# Currencies not listed here are refused: an unknown exponent would make minor units lie.
-_EXPONENTS: dict[str, int] = {
-    **dict.fromkeys(
-        "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BRL BSD BTN BWP BYN BZD "
-        "CAD CDF CHF CNY COP CRC CUP CVE CZK DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD "
-        "GTQ GYD HKD HNL HTG HUF IDR ILS INR IRR JMD KES KGS KHR KPW KYD KZT LAK LBP LKR LRD LSL MAD "
-        "MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD PAB PEN PGK PHP "
-        "PKR PLN QAR RON RSD RUB SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS "
-        "TMT TOP TRY TTD TWD TZS UAH USD UYU UZS VES WST XCD YER ZAR ZMW ZWL".split(),
-        2,
-    ),
-    **dict.fromkeys("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0),
-    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
-    "CLF": 4,
-    "UYW": 4,
-}
+from config.currencies import EXPONENTS
 
 
 def exponent(currency: str) -> int:
     """Minor-unit exponent of an ISO 4217 currency code; CurrencyError when unknown."""
     try:
-        return _EXPONENTS[currency]
+        return EXPONENTS[currency]
     except KeyError:
         raise CurrencyError(currency) from None
 
 
 def is_currency(code: str) -> bool:
-    return code in _EXPONENTS
+    return code in EXPONENTS
 
 
 @dataclass(frozen=True, slots=True, order=False)

@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
-from ar.money import is_currency
+from config.currencies import is_currency
 
 
 class Strict(BaseModel):
