@@ -72,7 +72,7 @@ _SafeLoader.add_implicit_resolver(
 def _build(
     node: yaml.Node, path: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int], file: str
 ) -> Any:
-    lines[path] = node.start_mark.line + 1
+    lines.setdefault(path, node.start_mark.line + 1)  # a key's own line wins over its value's
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:

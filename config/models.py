@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
@@ -110,11 +110,12 @@ class Bank(Strict):
     strict: bool = False
     accounts: list[BankAccount] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _unique_accounts(self) -> Bank:
+    @field_validator("accounts")
+    @classmethod
+    def _unique_accounts(cls, accounts: list[BankAccount]) -> list[BankAccount]:
         seen: set[str] = set()
-        for account in self.accounts:
+        for i, account in enumerate(accounts):
             if account.iban in seen:
-                raise ValueError(f"account {account.iban} is listed twice")
+                raise ValueError(f"accounts[{i}]: {account.iban} is listed twice")
             seen.add(account.iban)
-        return self
+        return accounts
