@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from pydantic import BaseModel
 
+from config.approvals import Approvals
 from config.loader import ConfigError, ConfigProblem, read_yaml, validate
 from config.models import Bank, BankAccount, Settings
 
 SETTINGS_FILE = "arbridge.yaml"
 BANKS_DIR = "banks"
+APPROVALS_FILE = "approvals.yaml"
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
@@ -28,6 +30,8 @@ class Configuration:
     root: Path
     settings: Settings
     banks: Mapping[str, Bank]
+    #: approvals.yaml (optional: without it every limit is zero and there are no activities).
+    approvals: Approvals = field(default_factory=Approvals)
 
     @property
     def spool(self) -> Path:
@@ -113,10 +117,17 @@ def load_configuration(root: Path | str) -> Configuration:
         if bank is not None:
             banks[bank_id] = bank
 
+    approvals_path = root / APPROVALS_FILE
+    approvals = (
+        _load_one(root, approvals_path, Approvals, problems) if approvals_path.is_file() else Approvals()
+    )
+
     _check_accounts_unique(root, banks, problems)
     if problems:
         raise ConfigError(problems)
-    return Configuration(root=root.resolve(), settings=settings, banks=MappingProxyType(banks))
+    return Configuration(
+        root=root.resolve(), settings=settings, banks=MappingProxyType(banks), approvals=approvals
+    )
 
 
 def _check_accounts_unique(root: Path, banks: Mapping[str, Bank], problems: list[ConfigProblem]) -> None:
