@@ -234,4 +234,27 @@ class JournalLine(Base):
     currency: Mapped[str] = mapped_column(String(3))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
     #: The open item the line moves (receivables lines), for the subledger tie-out.
-    schedule_id: Mapped[int | None] = mapped_column(ForeignKey("payment_schedules.id"))
+    schedule_id: Mapped[int | None] = mapped_column(ForeignKey("payment_schedules.id"), index=True)
+
+
+class NumberSequence(Base):
+    """The next value of a gap-free numbering sequence (INV, DM, CM); prefix and width are configuration."""
+
+    __tablename__ = "number_sequences"
+
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)
+    next_value: Mapped[int]
+
+
+class GlExport(Base):
+    """Which journal went into which GL export file: a journal is exported exactly once."""
+
+    __tablename__ = "gl_exports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    journal_id: Mapped[int] = mapped_column(ForeignKey("journals.id"), unique=True)
+    period: Mapped[str] = mapped_column(ForeignKey("periods.name"), index=True)
+    #: The file name (inside ledger.yaml's export_folder).
+    file_name: Mapped[str] = mapped_column(String(200), index=True)
+    exported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    exported_by: Mapped[str] = mapped_column(String(120))

@@ -1,0 +1,260 @@
+"""The general ledger of the receivables subledger: balanced double-entry journals, never edited.
+
+Every AR event posts one journal through :func:`post`. A journal balances per currency
+(debits = credits), carries a gap-free number within its period, and is immutable once
+inserted: the database refuses UPDATE and DELETE of journals and journal lines (triggers,
+migration 0002), and on PostgreSQL a deferred constraint trigger re-checks the balance of
+every journal at commit. A mistake is corrected by :func:`reverse`, a new journal with
+debits and credits swapped.
+
+Services never commit: `post` flushes into the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from ar import periods
+from ar.errors import DuplicateError, NotFoundError, UnbalancedJournalError, ValidationError
+from ar.model import Journal, JournalLine, Period
+from ar.money import Money
+from config.ar import CalendarConfig
+
+#: A journal's description column is this long.
+_DESCRIPTION_MAX = 240
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    """One journal line: exactly one of debit/credit, positive."""
+
+    account: str
+    debit: Money | None = None
+    credit: Money | None = None
+    customer_id: int | None = None
+    #: The open item a receivables line moves.
+    schedule_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.debit is None) == (self.credit is None):
+            raise ValidationError(f"posting to {self.account}: give exactly one of debit and credit")
+        amount = self.debit if self.debit is not None else self.credit
+        assert amount is not None
+        if amount.amount <= 0:
+            raise ValidationError(f"posting to {self.account}: amounts are positive, not {amount}")
+        if not self.account:
+            raise ValidationError("posting without an account")
+
+    @property
+    def money(self) -> Money:
+        amount = self.debit if self.debit is not None else self.credit
+        assert amount is not None
+        return amount
+
+    @property
+    def currency(self) -> str:
+        return self.money.currency
+
+    @classmethod
+    def signed(
+        cls, account: str, amount: Money, *, customer_id: int | None = None, schedule_id: int | None = None
+    ) -> Posting:
+        """A debit when `amount` is positive, a credit when negative (zero is refused)."""
+        if amount.is_zero():
+            raise ValidationError(f"posting to {account}: zero amount")
+        if amount.is_negative():
+            return cls(account, credit=-amount, customer_id=customer_id, schedule_id=schedule_id)
+        return cls(account, debit=amount, customer_id=customer_id, schedule_id=schedule_id)
+
+
+def check_balanced(postings: Sequence[Posting]) -> None:
+    """UnbalancedJournalError unless debits equal credits in every currency."""
+    if not postings:
+        raise UnbalancedJournalError("a journal needs at least one debit and one credit")
+    net: dict[str, int] = defaultdict(int)
+    for p in postings:
+        net[p.currency] += p.money.minor_units if p.debit is not None else -p.money.minor_units
+    off = {cur: Money.from_minor(units, cur) for cur, units in net.items() if units}
+    if off:
+        detail = ", ".join(f"debits exceed credits by {m}" for m in off.values())
+        raise UnbalancedJournalError(f"unbalanced journal: {detail}")
+
+
+def allocate_numbers(session: Session, period: Period, count: int) -> int:
+    """Reserve `count` consecutive journal numbers in `period` (locked by the caller); the first.
+
+    The increment happens in the caller's transaction: a rollback gives the numbers back,
+    so numbers stay gap-free.
+    """
+    first = period.next_journal_number
+    session.execute(
+        update(Period).where(Period.name == period.name).values(next_journal_number=first + count)
+    )
+    period.next_journal_number = first + count
+    return first
+
+
+def post(
+    session: Session,
+    *,
+    event: str,
+    source_type: str,
+    source_id: int,
+    accounting_date: date,
+    description: str,
+    postings: Sequence[Posting],
+    actor: str,
+    now: datetime,
+    calendar: CalendarConfig,
+    reversal_of_id: int | None = None,
+) -> Journal:
+    """Post one balanced journal into the period of `accounting_date`; flushed, not committed.
+
+    Raises UnbalancedJournalError (per currency), PeriodClosedError (unless the calendar
+    moves it to the next open period, noted in the description). The journal's currency
+    is the currency of its first line (a journal may carry lines of several currencies,
+    each balancing).
+    """
+    check_balanced(postings)
+    period, posted_date, note = periods.postable_period(session, accounting_date, calendar)
+    if note:
+        description = f"{description} ({note})"
+    number = allocate_numbers(session, period, 1)
+    journal = Journal(
+        period=period.name,
+        number=number,
+        accounting_date=posted_date,
+        event=event,
+        source_type=source_type,
+        source_id=source_id,
+        description=description[:_DESCRIPTION_MAX],
+        currency=postings[0].currency,
+        reversal_of_id=reversal_of_id,
+        posted_at=now,
+        posted_by=actor,
+    )
+    session.add(journal)
+    session.flush()
+    session.add_all(
+        JournalLine(
+            journal_id=journal.id,
+            line_number=i,
+            account=p.account,
+            debit_minor=p.debit.minor_units if p.debit is not None else 0,
+            credit_minor=p.credit.minor_units if p.credit is not None else 0,
+            currency=p.currency,
+            customer_id=p.customer_id,
+            schedule_id=p.schedule_id,
+        )
+        for i, p in enumerate(postings, start=1)
+    )
+    session.flush()
+    return journal
+
+
+def lines_of(session: Session, journal_id: int) -> Sequence[JournalLine]:
+    return session.scalars(
+        select(JournalLine).where(JournalLine.journal_id == journal_id).order_by(JournalLine.line_number)
+    ).all()
+
+
+def postings_of(session: Session, journal_id: int) -> list[Posting]:
+    return [
+        Posting(
+            line.account,
+            debit=Money.from_minor(line.debit_minor, line.currency) if line.debit_minor else None,
+            credit=Money.from_minor(line.credit_minor, line.currency) if line.credit_minor else None,
+            customer_id=line.customer_id,
+            schedule_id=line.schedule_id,
+        )
+        for line in lines_of(session, journal_id)
+    ]
+
+
+def reversal_of(session: Session, journal_id: int) -> Journal | None:
+    """The journal that reverses `journal_id`, if any."""
+    return session.scalars(select(Journal).where(Journal.reversal_of_id == journal_id)).first()
+
+
+def reverse(
+    session: Session,
+    journal_id: int,
+    *,
+    accounting_date: date,
+    actor: str,
+    now: datetime,
+    calendar: CalendarConfig,
+) -> Journal:
+    """Post the reversing journal of `journal_id` (debits and credits swapped), dated `accounting_date`.
+
+    A journal is reversed at most once (DuplicateError); a reversal is not itself reversed
+    (post the original again instead). The caller moves the open items back.
+    """
+    original = session.get(Journal, journal_id)
+    if original is None:
+        raise NotFoundError("journal", journal_id)
+    if original.reversal_of_id is not None:
+        raise ValidationError(f"journal {journal_id} is itself a reversal: post the original event again")
+    existing = reversal_of(session, journal_id)
+    if existing is not None:
+        raise DuplicateError(f"journal {journal_id} is already reversed by journal {existing.id}")
+    swapped = [
+        Posting(
+            p.account, debit=p.credit, credit=p.debit, customer_id=p.customer_id, schedule_id=p.schedule_id
+        )
+        for p in postings_of(session, journal_id)
+    ]
+    return post(
+        session,
+        event=f"{original.event}_reversal",
+        source_type=original.source_type,
+        source_id=original.source_id,
+        accounting_date=accounting_date,
+        description=f"reversal of journal {original.period}/{original.number}: {original.description}",
+        postings=swapped,
+        actor=actor,
+        now=now,
+        calendar=calendar,
+        reversal_of_id=original.id,
+    )
+
+
+def journals_of(session: Session, source_type: str, source_id: int) -> Sequence[Journal]:
+    return session.scalars(
+        select(Journal)
+        .where(Journal.source_type == source_type, Journal.source_id == source_id)
+        .order_by(Journal.id)
+    ).all()
+
+
+def account_balances(
+    session: Session, accounts: Iterable[str] | None = None, *, up_to: date | None = None
+) -> Mapping[tuple[str, str], Money]:
+    """Balance (debit - credit) per (account, currency), over journals dated up to `up_to`."""
+    stmt = (
+        select(
+            JournalLine.account,
+            JournalLine.currency,
+            func.coalesce(func.sum(JournalLine.debit_minor - JournalLine.credit_minor), 0),
+        )
+        .join(Journal, Journal.id == JournalLine.journal_id)
+        .group_by(JournalLine.account, JournalLine.currency)
+    )
+    if accounts is not None:
+        stmt = stmt.where(JournalLine.account.in_(list(accounts)))
+    if up_to is not None:
+        stmt = stmt.where(Journal.accounting_date <= up_to)
+    return {
+        (account, currency): Money.from_minor(int(units), currency)
+        for account, currency, units in session.execute(stmt)
+    }
+
+
+def balance(session: Session, account: str, currency: str, *, up_to: date | None = None) -> Money:
+    return account_balances(session, [account], up_to=up_to).get((account, currency), Money.zero(currency))
