@@ -25,6 +25,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from config.models import CurrencyStr
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -293,7 +295,7 @@ class AutoInvoiceConfig(_Strict):
     sequences: dict[str, NumberSequence] = Field(default_factory=_default_sequences)
     #: Tax rate (percent) of a line that gives none.
     default_tax_rate: Decimal = Decimal(0)
-    default_currency: str | None = None
+    default_currency: CurrencyStr | None = None
     credit_method: CreditMethod = CreditMethod.LIFO
     #: Transactions written per database batch (memory vs speed).
     batch_size: int = Field(default=5000, ge=1, le=100_000)

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from config.approvals import Approvals
+from config.ar import AR_FILES, ArConfig
 from config.loader import ConfigError, ConfigProblem, read_yaml, validate
 from config.models import Bank, BankAccount, Settings
 
@@ -32,6 +33,8 @@ class Configuration:
     banks: Mapping[str, Bank]
     #: approvals.yaml (optional: without it every limit is zero and there are no activities).
     approvals: Approvals = field(default_factory=Approvals)
+    #: The receivables files (ledger, calendar, profiles, autoinvoice, reports; config/ar.py).
+    ar: ArConfig = field(default_factory=ArConfig)
 
     @property
     def spool(self) -> Path:
@@ -122,12 +125,30 @@ def load_configuration(root: Path | str) -> Configuration:
         _load_one(root, approvals_path, Approvals, problems) if approvals_path.is_file() else Approvals()
     )
 
+    ar = _load_ar(root, problems)
     _check_accounts_unique(root, banks, problems)
     if problems:
         raise ConfigError(problems)
     return Configuration(
-        root=root.resolve(), settings=settings, banks=MappingProxyType(banks), approvals=approvals
+        root=root.resolve(),
+        settings=settings,
+        banks=MappingProxyType(banks),
+        approvals=approvals,
+        ar=ar,
     )
+
+
+def _load_ar(root: Path, problems: list[ConfigProblem]) -> ArConfig:
+    """Each receivables file that exists replaces its defaults (config/ar.py AR_FILES)."""
+    parts: dict[str, Any] = {}
+    for file_name, key in AR_FILES.items():
+        path = root / file_name
+        if path.is_file():
+            model = type(getattr(ArConfig(), key))
+            loaded = _load_one(root, path, model, problems)
+            if loaded is not None:
+                parts[key] = loaded
+    return ArConfig(**parts)
 
 
 def _check_accounts_unique(root: Path, banks: Mapping[str, Bank], problems: list[ConfigProblem]) -> None:
