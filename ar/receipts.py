@@ -17,7 +17,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ar import audit
 from ar.db import Base
-from ar.errors import ValidationError
+from ar.errors import DuplicateError, ValidationError
 from ar.money import Money
 
 
@@ -66,6 +66,12 @@ class Receipt(Base):
     file_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_files.id"), index=True)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: How the payer was identified: "iban", "reference", "name", "manual", ... (None: unknown).
+    identified_by: Mapped[str | None] = mapped_column(String(20))
+    #: Why the receipt was reversed: a direct-debit return code (AM04, MD06, ...) or a user's code.
+    reversal_reason: Mapped[str | None] = mapped_column(String(40))
+    reversal_date: Mapped[date | None] = mapped_column(Date)
+    reversed_by: Mapped[str | None] = mapped_column(String(120))
 
     @property
     def amount(self) -> Money:
@@ -139,3 +145,59 @@ def record(session: Session, data: ReceiptInput, *, actor: str = "system") -> tu
         at=data.created_at,
     )
     return receipt, True
+
+
+#: The bank account of a manual receipt entered without one (cash, cheque in the drawer).
+MANUAL_ACCOUNT = "MANUAL"
+
+
+def record_manual(
+    session: Session,
+    *,
+    customer_id: int,
+    amount: Money,
+    receipt_date: date,
+    now: datetime,
+    actor: str,
+    reference: str | None = None,
+    bank_account: str | None = None,
+) -> Receipt:
+    """Record a receipt entered by hand for a known customer (a cheque, a transfer seen elsewhere).
+
+    Unique like a statement receipt on (bank account, reference): the same reference twice
+    on one account is a DuplicateError, not a second receipt. Without a reference one is
+    made from the receipt's id. Post it with `ar.applications.post_receipt`.
+    """
+    account = bank_account or MANUAL_ACCOUNT
+    if reference is not None:
+        if not reference.strip():
+            raise ValidationError("a manual receipt's reference cannot be blank")
+        existing = find(session, account, reference, 0)
+        if existing is not None:
+            raise DuplicateError(
+                f"a receipt with reference {reference!r} on {account} exists already (receipt {existing.id})"
+            )
+    # A placeholder reference unique to this transaction until the id is known.
+    placeholder = f"manual:{now.isoformat()}:{id(session)}"
+    receipt, created = record(
+        session,
+        ReceiptInput(
+            bank_account=account,
+            entry_ref=reference or placeholder,
+            tx_index=0,
+            amount=amount,
+            receipt_date=receipt_date,
+            created_at=now,
+            source=ReceiptSource.MANUAL,
+        ),
+        actor=actor,
+    )
+    if not created:  # pragma: no cover - the reference was checked just above, in this transaction
+        raise DuplicateError(f"receipt {receipt.id} exists already")
+    if reference is None:
+        receipt.entry_ref = f"MAN-{receipt.id:06d}"
+    receipt.customer_id = customer_id
+    receipt.identified_by = "manual"
+    receipt.status = ReceiptStatus.UNAPPLIED.value
+    session.flush()
+    return receipt
