@@ -19,9 +19,11 @@ from config.approvals import Approvals
 from config.ar import AR_FILES, ArConfig
 from config.loader import ConfigError, ConfigProblem, read_yaml, validate
 from config.models import Bank, BankAccount, Settings
+from config.routes import Owner, Partner, check_routes
 
 SETTINGS_FILE = "arbridge.yaml"
 BANKS_DIR = "banks"
+PARTNERS_DIR = "partners"
 APPROVALS_FILE = "approvals.yaml"
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -35,6 +37,8 @@ class Configuration:
     approvals: Approvals = field(default_factory=Approvals)
     #: The receivables files (ledger, calendar, profiles, autoinvoice, reports; config/ar.py).
     ar: ArConfig = field(default_factory=ArConfig)
+    #: partners/<id>.yaml: trading partners and other systems files are exchanged with.
+    partners: Mapping[str, Partner] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def spool(self) -> Path:
@@ -127,6 +131,7 @@ def load_configuration(root: Path | str) -> Configuration:
 
     ar = _load_ar(root, problems)
     _check_accounts_unique(root, banks, problems)
+    partners = _load_partners(root, banks, problems)
     if problems:
         raise ConfigError(problems)
     return Configuration(
@@ -135,7 +140,31 @@ def load_configuration(root: Path | str) -> Configuration:
         banks=MappingProxyType(banks),
         approvals=approvals,
         ar=ar,
+        partners=MappingProxyType(partners),
     )
+
+
+def _load_partners(
+    root: Path, banks: Mapping[str, Bank], problems: list[ConfigProblem]
+) -> dict[str, Partner]:
+    """partners/*.yaml, then the routes of banks and partners checked against channels and accounts."""
+    partners: dict[str, Partner] = {}
+    files = {bank_id: root / BANKS_DIR / f"{bank_id}.yaml" for bank_id in banks}
+    for path in sorted((root / PARTNERS_DIR).glob("*.yaml")) if (root / PARTNERS_DIR).is_dir() else []:
+        if not _ID.match(path.stem) or path.stem in banks:
+            why = "is also a bank's id" if path.stem in banks else "must be an id: a-z, 0-9, - and _"
+            problems.append(ConfigProblem(_display(root, path), None, "", f"the file name {why}"))
+            continue
+        partner = _load_one(root, path, Partner, problems)
+        if partner is not None:
+            partners[path.stem] = partner
+            files[path.stem] = path
+    owners: dict[str, Owner] = {**banks, **partners}
+    ibans = {account.iban: bank_id for bank_id, bank in banks.items() for account in bank.accounts}
+    problems.extend(
+        check_routes(files, owners, ibans, frozenset(partners), lambda path: _display(root, path))
+    )
+    return partners
 
 
 def _load_ar(root: Path, problems: list[ConfigProblem]) -> ArConfig:

@@ -19,6 +19,7 @@ from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
 from config.currencies import is_currency
+from config.routes import Channel, Routes
 
 
 class Strict(BaseModel):
@@ -109,6 +110,9 @@ class Bank(Strict):
     #: by default such deviations are warnings (many real bank files deviate).
     strict: bool = False
     accounts: list[BankAccount] = Field(min_length=1)
+    #: How arbridge reaches the bank (config/routes.py), and which files go where.
+    channel: Channel | None = None
+    routes: Routes = Routes()
 
     @field_validator("accounts")
     @classmethod
