@@ -9,6 +9,7 @@ by name token, open items by (currency, remaining amount).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -31,12 +32,14 @@ def normalise_iban(iban: str) -> str:
     return "".join(ch for ch in iban.upper() if ch.isalnum())
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def name_tokens(name: str) -> tuple[str, ...]:
     """The words of a name that identify it: upper case, no legal forms."""
     words = _WORD.findall(name.upper())
     return tuple(word for word in words if word not in _NAME_NOISE and len(word) > 1)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def normalise_name(name: str) -> str:
     return " ".join(name_tokens(name))
 

@@ -16,6 +16,7 @@ Pure: no database, no clock, no randomness; the same inputs give the same decisi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -145,8 +146,6 @@ class _Run:
         self.scope_items = self._scope_items()
         self.items_by_id: dict[str, OpenItem] = {i.item_id: i for i in self.scope_items}
         self.items_by_id.update((h.item.item_id, h.item) for h in self.hits)
-        same_currency = [i for i in self.scope_items if i.currency == receipt.currency]
-        self.balances = balances(same_currency, receipt.receipt_date, self.rules.open_balance)
         self.fuzzy: dict[str, int] = {}
         self.names: dict[str, int] = {}
 
@@ -157,6 +156,13 @@ class _Run:
             if applied is not None:
                 return self._finish(applied, ())
         return self._finish(None, ())
+
+    @functools.cached_property
+    def balances(self) -> list[ItemBalance]:
+        """The payer's items in the receipt currency as the AutoCash rules see them (computed once,
+        only when a rule needs them)."""
+        same_currency = [i for i in self.scope_items if i.currency == self.receipt.currency]
+        return balances(same_currency, self.receipt.receipt_date, self.rules.open_balance)
 
     def _scope_items(self) -> list[OpenItem]:
         if self.payer.customer is None:
@@ -214,10 +220,9 @@ class _Run:
         relevant: list[ReferenceHit] = []
         for hit in self.hits:
             item = hit.item
-            meaningful = hit.strong or hit.found.significant_digits() >= min_digits
             if payer.trusted and item.customer_id in payer.scope:
                 relevant.append(hit)
-            elif meaningful:
+            elif hit.strong:  # a bare number means something only among the payer's own items
                 if payer.trusted and not self.rules.identification.allow_unrelated_payer:
                     self._propose_items([item], name, ("unrelated_customer",), block=False)
                     continue
@@ -263,6 +268,17 @@ class _Run:
             if match is None:
                 return None
             proposal = _Proposal(match.applications, name, ("partial", *match.notes))
+            shortfall = open_sum - self.amount
+            if shortfall <= self.rules.tolerance.amount:
+                # small enough to be a bank fee, too big for the percent or write-off limit: fee or
+                # partial payment? A person decides; both readings are recommended.
+                closed = [b.close_without_discount() for b in bals if b.applicable > 0]
+                written = _spread_write_off(closed, shortfall)
+                if written is not None:
+                    self.proposals.append(_Proposal(tuple(written), name, ("write_off_over_limit",)))
+                self.proposals.append(proposal)
+                self.blocked.append(f"{name}:short_fee_or_partial")
+                return None
             if rule.partial is PartialPolicy.OLDEST_FIRST and confident:
                 return proposal
             self.proposals.append(proposal)
@@ -461,6 +477,8 @@ class _Run:
     def _name_of(self, customer_id: str) -> int:
         if not self.receipt.debtor_name:
             return 0
+        if customer_id == self.payer.customer_id and self.payer.name_similarity is not None:
+            return self.payer.name_similarity
         if customer_id not in self.names:
             customer = self.view.customer(customer_id)
             self.names[customer_id] = (

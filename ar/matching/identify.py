@@ -96,7 +96,8 @@ def identify(
             f"iban_unknown:{normalise_iban(receipt.debtor_iban)}" if not owners else "iban_ambiguous"
         )
 
-    usable = [h for h in hits if h.strong or h.found.significant_digits() >= min_bare_digits]
+    # only a prefixed or RF reference identifies a payer: a bare number ("2024", "4711") is too common
+    usable = [h for h in hits if h.strong]
     referenced_ids = sorted({h.item.customer_id for h in usable})
     if referenced_ids:
         customers = [c for c in (view.customer(i) for i in referenced_ids) if c is not None]
