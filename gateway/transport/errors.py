@@ -17,15 +17,17 @@
     ├── ChecksumRefused         the bytes to send changed since they were queued
     └── DiskFull                ENOSPC while writing locally
 
-Kept importable on its own: the integrator may later root it under ``GatewayError``.
+Rooted under :class:`gateway.errors.GatewayError`, the gateway's one hierarchy.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from gateway.errors import GatewayError
 
-class TransportError(Exception):
+
+class TransportError(GatewayError):
     """Root of every transport failure.
 
     ``action`` says what an operator should do about it; the string form is
