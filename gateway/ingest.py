@@ -68,19 +68,33 @@ class IngestResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "file": self.file, "file_id": self.file_id, "state": self.state.value, "format": self.format,
-            "sha256": self.sha256, "duplicate_of": self.duplicate_of, "statements": self.statements,
-            "entries": self.entries, "receipts_created": self.receipts_created,
-            "receipts_existing": self.receipts_existing, "skipped_entries": self.skipped_entries,
+            "file": self.file,
+            "file_id": self.file_id,
+            "state": self.state.value,
+            "format": self.format,
+            "sha256": self.sha256,
+            "duplicate_of": self.duplicate_of,
+            "statements": self.statements,
+            "entries": self.entries,
+            "receipts_created": self.receipts_created,
+            "receipts_existing": self.receipts_existing,
+            "skipped_entries": self.skipped_entries,
             "problems": [problem_json(p) for p in self.problems],
             "warnings": [problem_json(p) for p in self.warnings],
-            "quarantine_path": self.quarantine_path, "archive_path": self.archive_path,
+            "quarantine_path": self.quarantine_path,
+            "archive_path": self.archive_path,
         }
 
 
 def problem_json(problem: Problem) -> dict[str, Any]:
-    return {"code": problem.code, "message": problem.message, "file": problem.source,
-            "line": problem.line, "path": problem.path, "severity": str(problem.severity)}
+    return {
+        "code": problem.code,
+        "message": problem.message,
+        "file": problem.source,
+        "line": problem.line,
+        "path": problem.path,
+        "severity": str(problem.severity),
+    }
 
 
 class _Rejected(Exception):
@@ -121,8 +135,16 @@ class Ingestor:
                 if original is not None and original.state != FileState.QUARANTINED:
                     return self._record_duplicate(session, original, result, source, display, size, now)
                 record = original or InboundFile(
-                    sha256=sha256, size=size, source=source, name=display, state=FileState.RECEIVED.value,
-                    received_at=now, problem_count=0, warning_count=0, summary="{}")
+                    sha256=sha256,
+                    size=size,
+                    source=source,
+                    name=display,
+                    state=FileState.RECEIVED.value,
+                    received_at=now,
+                    problem_count=0,
+                    warning_count=0,
+                    summary="{}",
+                )
                 if original is None:
                     session.add(record)
                     session.flush()
@@ -139,8 +161,15 @@ class Ingestor:
                     record.warning_count = len(result.warnings)
                     record.stored_path = result.archive_path = str(self._archive(path, record))
                     record.summary = json.dumps(self._summary(result), sort_keys=True)
-                    audit.record(session, actor=self.actor, entity="file", entity_id=record.id,
-                                 action="processed", details=self._summary(result), at=now)
+                    audit.record(
+                        session,
+                        actor=self.actor,
+                        entity="file",
+                        entity_id=record.id,
+                        action="processed",
+                        details=self._summary(result),
+                        at=now,
+                    )
                     result.state = FileState.PROCESSED
                     return result
         except IntegrityError:
@@ -153,40 +182,87 @@ class Ingestor:
         return self._quarantine(path, display, source, size, result, now)
 
     # -- steps -----------------------------------------------------------------
-    def _record_duplicate(self, session: Session, original: InboundFile, result: IngestResult, source: str,
-                          display: str, size: int, now: datetime) -> IngestResult:
-        duplicate = InboundFile(sha256=result.sha256, size=size, source=source, name=display,
-                                format=original.format, state=FileState.DUPLICATE.value, received_at=now,
-                                finished_at=now, duplicate_of_id=original.id, problem_count=0,
-                                warning_count=0, summary=json.dumps({"duplicate_of": original.id}))
+    def _record_duplicate(
+        self,
+        session: Session,
+        original: InboundFile,
+        result: IngestResult,
+        source: str,
+        display: str,
+        size: int,
+        now: datetime,
+    ) -> IngestResult:
+        duplicate = InboundFile(
+            sha256=result.sha256,
+            size=size,
+            source=source,
+            name=display,
+            format=original.format,
+            state=FileState.DUPLICATE.value,
+            received_at=now,
+            finished_at=now,
+            duplicate_of_id=original.id,
+            problem_count=0,
+            warning_count=0,
+            summary=json.dumps({"duplicate_of": original.id}),
+        )
         session.add(duplicate)
         session.flush()
-        audit.record(session, actor=self.actor, entity="file", entity_id=duplicate.id, action="duplicate",
-                     details={"duplicate_of": original.id, "source": source}, at=now)
+        audit.record(
+            session,
+            actor=self.actor,
+            entity="file",
+            entity_id=duplicate.id,
+            action="duplicate",
+            details={"duplicate_of": original.id, "source": source},
+            at=now,
+        )
         result.file_id, result.state = duplicate.id, FileState.DUPLICATE
         result.duplicate_of, result.format = original.id, original.format
         return result
 
-    def _process(self, session: Session, record: InboundFile, path: Path, display: str,
-                 result: IngestResult) -> None:
+    def _process(
+        self, session: Session, record: InboundFile, path: Path, display: str, result: IngestResult
+    ) -> None:
         limits = self.config.settings.limits
         if record.size > limits.max_file_bytes:
-            raise _Rejected([Problem("GW-E001", f"file is {record.size} bytes, over the configured limit "
-                                     f"of {limits.max_file_bytes} (limits.max_file_bytes)", display, None, "")])
+            raise _Rejected(
+                [
+                    Problem(
+                        "GW-E001",
+                        f"file is {record.size} bytes, over the configured limit "
+                        f"of {limits.max_file_bytes} (limits.max_file_bytes)",
+                        display,
+                        None,
+                        "",
+                    )
+                ]
+            )
         with path.open("rb") as stream:
             head = stream.read(HEAD_BYTES)
             adapter = format_registry.detect(head)
             if adapter is None:
-                raise _Rejected([Problem("GW-E002", "unknown format: not an ISO 20022 camt.052/053/054 "
-                                         "document arbridge can ingest", display, 1, "")])
+                raise _Rejected(
+                    [
+                        Problem(
+                            "GW-E002",
+                            "unknown format: not an ISO 20022 camt.052/053/054 document arbridge can ingest",
+                            display,
+                            1,
+                            "",
+                        )
+                    ]
+                )
             stream.seek(0)
             self._ingest_camt(session, record, stream, display, result)
 
-    def _ingest_camt(self, session: Session, record: InboundFile, stream: BinaryIO, display: str,
-                     result: IngestResult) -> None:
+    def _ingest_camt(
+        self, session: Session, record: InboundFile, stream: BinaryIO, display: str, result: IngestResult
+    ) -> None:
         from formats.camt import entry_fingerprint, parse
 
         problems: list[Problem] = []
+        banks: set[str] = set()
         account_iban: str | None = None
         statement: StatementHeader | None = None
         created = existing = 0
@@ -196,78 +272,130 @@ class Ingestor:
                     result.format = item.format
                 elif isinstance(item, StatementHeader):
                     statement, created, existing = item, 0, 0
-                    account_iban = self._check_account(item, display, problems)
+                    account_iban = self._check_account(item, display, problems, banks)
                 elif isinstance(item, Entry):
                     result.entries += 1
                     result.warnings.extend(item.warnings)
                     if account_iban is None or statement is None:
                         continue
-                    c, e = self._receipts_from_entry(session, record, account_iban, statement, item,
-                                                     entry_fingerprint, problems, result)
+                    c, e = self._receipts_from_entry(
+                        session, record, account_iban, statement, item, entry_fingerprint, problems, result
+                    )
                     created += c
                     existing += e
                 elif isinstance(item, StatementEnd):
                     result.warnings.extend(item.warnings)
                     result.statements += 1
                     if statement is not None and account_iban is not None:
-                        self._record_statement(session, record, statement, item, account_iban, created,
-                                               existing)
+                        self._record_statement(
+                            session, record, statement, item, account_iban, created, existing
+                        )
                     statement = None
         except FormatError as exc:
             problems.extend(exc.problems)
         if problems:
             raise _Rejected(problems)
-        bank_id = self._strict_bank(result)
-        if bank_id is not None:
-            self._validate_strict(stream, display, bank_id)
+        self._check_schema(stream, display, banks, result)
 
-    def _check_account(self, header: StatementHeader, display: str, problems: list[Problem]) -> str | None:
+    def _check_account(
+        self, header: StatementHeader, display: str, problems: list[Problem], banks: set[str]
+    ) -> str | None:
         iban = (header.account.iban or "").replace(" ", "").upper() or None
         where = header.origin
         if iban is None:
-            problems.append(Problem("GW-E010", f"{header.kind} {header.statement_id or header.index}: the account "
-                                    "has no IBAN; only IBAN accounts can be configured", display, where.line,
-                                    where.path + "/Acct/Id"))
+            problems.append(
+                Problem(
+                    "GW-E010",
+                    f"{header.kind} {header.statement_id or header.index}: the account "
+                    "has no IBAN; only IBAN accounts can be configured",
+                    display,
+                    where.line,
+                    where.path + "/Acct/Id",
+                )
+            )
             return None
         found = self.config.account(iban)
         if found is None:
-            problems.append(Problem("GW-E011", f"account {iban} is not configured for any bank: add it to a "
-                                    "banks/<bank>.yaml file, then ingest the file again", display, where.line,
-                                    where.path + "/Acct/Id/IBAN"))
+            problems.append(
+                Problem(
+                    "GW-E011",
+                    f"account {iban} is not configured for any bank: add it to a "
+                    "banks/<bank>.yaml file, then ingest the file again",
+                    display,
+                    where.line,
+                    where.path + "/Acct/Id/IBAN",
+                )
+            )
             return None
-        _, _, account = found
+        bank_id, _, account = found
+        banks.add(bank_id)
         if header.account.currency and header.account.currency != account.currency:
-            problems.append(Problem("GW-E012", f"account {iban} is configured in {account.currency} but the "
-                                    f"statement says {header.account.currency}", display, where.line,
-                                    where.path + "/Acct/Ccy"))
+            problems.append(
+                Problem(
+                    "GW-E012",
+                    f"account {iban} is configured in {account.currency} but the "
+                    f"statement says {header.account.currency}",
+                    display,
+                    where.line,
+                    where.path + "/Acct/Ccy",
+                )
+            )
             return None
         return iban
 
-    def _receipts_from_entry(self, session: Session, record: InboundFile, account_iban: str,
-                             statement: StatementHeader, entry: Entry, fingerprint: Callable[..., str],
-                             problems: list[Problem], result: IngestResult) -> tuple[int, int]:
+    def _receipts_from_entry(
+        self,
+        session: Session,
+        record: InboundFile,
+        account_iban: str,
+        statement: StatementHeader,
+        entry: Entry,
+        fingerprint: Callable[..., str],
+        problems: list[Problem],
+        result: IngestResult,
+    ) -> tuple[int, int]:
         # Only booked credits are money received. A credit with RvslInd is the reversal of a
         # debit, and debits (returns, charges) are for the direct-debit flow: counted, not lost.
-        if (entry.credit_debit is not CreditDebit.CREDIT or entry.reversal
-                or entry.status is not EntryStatus.BOOKED):
+        if (
+            entry.credit_debit is not CreditDebit.CREDIT
+            or entry.reversal
+            or entry.status is not EntryStatus.BOOKED
+        ):
             result.skipped_entries += 1
             return 0, 0
         entry_ref = entry.entry_ref or "fp:" + fingerprint(account_iban, entry)
         booking_date = entry.booking_date or entry.value_date
         if booking_date is None:
-            problems.append(Problem("GW-E020", "a booked entry without booking or value date", record.name,
-                                    entry.origin.line, entry.origin.path))
+            problems.append(
+                Problem(
+                    "GW-E020",
+                    "a booked entry without booking or value date",
+                    record.name,
+                    entry.origin.line,
+                    entry.origin.path,
+                )
+            )
             return 0, 0
         transactions: list[tuple[int, Any]] = (
-            [(tx.index, tx) for tx in entry.transactions] if entry.transactions else [(0, None)])
+            [(tx.index, tx) for tx in entry.transactions] if entry.transactions else [(0, None)]
+        )
         single = len(transactions) == 1
         created = existing = 0
         for index, tx in transactions:
-            amount = tx.amount if tx is not None and tx.amount is not None else (entry.amount if single else None)
+            amount = (
+                tx.amount if tx is not None and tx.amount is not None else (entry.amount if single else None)
+            )
             place = tx.origin if tx is not None else entry.origin
             if amount is None:
-                problems.append(Problem("GW-E021", "a transaction of a batch entry has no amount of its own",
-                                        record.name, place.line, place.path))
+                problems.append(
+                    Problem(
+                        "GW-E021",
+                        "a transaction of a batch entry has no amount of its own",
+                        record.name,
+                        place.line,
+                        place.path,
+                    )
+                )
                 continue
             if tx is not None and tx.credit_debit is CreditDebit.DEBIT:
                 result.skipped_entries += 1
@@ -275,13 +403,22 @@ class Ingestor:
             try:
                 money = Money.of(amount.value, amount.currency)
             except ArError as exc:
-                problems.append(Problem("GW-E022", f"amount refused: {exc}", record.name, place.line, place.path))
+                problems.append(
+                    Problem("GW-E022", f"amount refused: {exc}", record.name, place.line, place.path)
+                )
                 continue
-            code = (tx.bank_tx_code if tx is not None and tx.bank_tx_code else entry.bank_tx_code)
-            payer_iban = tx.counterparty_iban.replace(" ", "").upper() if tx and tx.counterparty_iban else None
+            code = tx.bank_tx_code if tx is not None and tx.bank_tx_code else entry.bank_tx_code
+            payer_iban = (
+                tx.counterparty_iban.replace(" ", "").upper() if tx and tx.counterparty_iban else None
+            )
             data = receipts.ReceiptInput(
-                bank_account=account_iban, entry_ref=entry_ref, tx_index=0 if single else index, amount=money,
-                receipt_date=booking_date, value_date=entry.value_date, created_at=self.clock(),
+                bank_account=account_iban,
+                entry_ref=entry_ref,
+                tx_index=0 if single else index,
+                amount=money,
+                receipt_date=booking_date,
+                value_date=entry.value_date,
+                created_at=self.clock(),
                 payer_name=tx.counterparty.name if tx is not None and tx.counterparty else None,
                 payer_iban=payer_iban,
                 end_to_end_id=tx.refs.end_to_end_id if tx is not None else None,
@@ -300,8 +437,16 @@ class Ingestor:
         result.receipts_existing += existing
         return created, existing
 
-    def _record_statement(self, session: Session, record: InboundFile, header: StatementHeader,
-                          end: StatementEnd, account_iban: str, created: int, existing: int) -> None:
+    def _record_statement(
+        self,
+        session: Session,
+        record: InboundFile,
+        header: StatementHeader,
+        end: StatementEnd,
+        account_iban: str,
+        created: int,
+        existing: int,
+    ) -> None:
         from formats.camt.records import BalanceType
 
         currency = header.account.currency or self._account_currency(account_iban)
@@ -315,23 +460,49 @@ class Ingestor:
             except ArError:
                 return None
 
-        session.add(BankStatement(
-            file_id=record.id, kind=header.kind.value, statement_id=header.statement_id or f"#{header.index}",
-            account_iban=account_iban, currency=currency, sequence_number=header.electronic_sequence_number,
-            created_at_bank=header.created_at,
-            opening_minor=minor(BalanceType.OPENING_BOOKED, BalanceType.PREVIOUSLY_CLOSED_BOOKED),
-            closing_minor=minor(BalanceType.CLOSING_BOOKED), entry_count=end.entry_count,
-            receipts_created=created, receipts_existing=existing))
+        session.add(
+            BankStatement(
+                file_id=record.id,
+                kind=header.kind.value,
+                statement_id=header.statement_id or f"#{header.index}",
+                account_iban=account_iban,
+                currency=currency,
+                sequence_number=header.electronic_sequence_number,
+                created_at_bank=header.created_at,
+                opening_minor=minor(BalanceType.OPENING_BOOKED, BalanceType.PREVIOUSLY_CLOSED_BOOKED),
+                closing_minor=minor(BalanceType.CLOSING_BOOKED),
+                entry_count=end.entry_count,
+                receipts_created=created,
+                receipts_existing=existing,
+            )
+        )
 
     def _account_currency(self, iban: str) -> str:
         found = self.config.account(iban)
         return found[2].currency if found else "XXX"
 
-    def _strict_bank(self, result: IngestResult) -> str | None:
-        return None
+    def _check_schema(self, stream: BinaryIO, display: str, banks: set[str], result: IngestResult) -> None:
+        """XSD deviations are warnings, or errors for a bank configured `strict: true`."""
+        from formats.validate import validate
 
-    def _validate_strict(self, stream: BinaryIO, display: str, bank_id: str) -> None:
-        return None
+        strict = sorted(b for b in banks if self.config.banks[b].strict)
+        stream.seek(0)
+        deviations = validate(stream, source=display)
+        if deviations and strict:
+            raise _Rejected(
+                [
+                    *deviations,
+                    Problem(
+                        "GW-E030",
+                        f"the file deviates from the official XSD and bank {strict[0]} is configured "
+                        "strict: true; ask the bank for a valid file, or set strict: false",
+                        display,
+                        None,
+                        "",
+                    ),
+                ]
+            )
+        result.warnings.extend(deviations)
 
     # -- files -----------------------------------------------------------------
     def _archive(self, path: Path, record: InboundFile) -> Path:
@@ -341,19 +512,34 @@ class Ingestor:
         return target
 
     def _summary(self, result: IngestResult) -> dict[str, Any]:
-        return {"format": result.format, "statements": result.statements, "entries": result.entries,
-                "receipts_created": result.receipts_created, "receipts_existing": result.receipts_existing,
-                "skipped_entries": result.skipped_entries, "warnings": [str(w) for w in result.warnings[:100]]}
+        return {
+            "format": result.format,
+            "statements": result.statements,
+            "entries": result.entries,
+            "receipts_created": result.receipts_created,
+            "receipts_existing": result.receipts_existing,
+            "skipped_entries": result.skipped_entries,
+            "warnings": [str(w) for w in result.warnings[:100]],
+        }
 
-    def _quarantine(self, path: Path, display: str, source: str, size: int, result: IngestResult,
-                    now: datetime) -> IngestResult:
+    def _quarantine(
+        self, path: Path, display: str, source: str, size: int, result: IngestResult, now: datetime
+    ) -> IngestResult:
         """Record the refusal in a fresh transaction (the failed one was rolled back whole)."""
         with self.sessions() as session, session.begin():
             record = find_original(session, result.sha256)
             if record is None:
-                record = InboundFile(sha256=result.sha256, size=size, source=source, name=display,
-                                     state=FileState.RECEIVED.value, received_at=now, problem_count=0,
-                                     warning_count=0, summary="{}")
+                record = InboundFile(
+                    sha256=result.sha256,
+                    size=size,
+                    source=source,
+                    name=display,
+                    state=FileState.RECEIVED.value,
+                    received_at=now,
+                    problem_count=0,
+                    warning_count=0,
+                    summary="{}",
+                )
                 session.add(record)
                 session.flush()
             target = self.quarantine_dir / f"{record.id:08d}-{_safe_name(display)}"
@@ -366,9 +552,20 @@ class Ingestor:
             record.problem_count = len(result.problems)
             record.warning_count = len(result.warnings)
             record.summary = json.dumps({"problems": [str(p) for p in result.problems[:100]]})
-            audit.record(session, actor=self.actor, entity="file", entity_id=record.id, action="quarantined",
-                         details={"problems": len(result.problems), "first": str(result.problems[0])}, at=now)
-            result.file_id, result.state, result.quarantine_path = record.id, FileState.QUARANTINED, str(target)
+            audit.record(
+                session,
+                actor=self.actor,
+                entity="file",
+                entity_id=record.id,
+                action="quarantined",
+                details={"problems": len(result.problems), "first": str(result.problems[0])},
+                at=now,
+            )
+            result.file_id, result.state, result.quarantine_path = (
+                record.id,
+                FileState.QUARANTINED,
+                str(target),
+            )
             result.receipts_created = result.receipts_existing = 0
             result.created_receipt_ids.clear()
         return result
@@ -376,10 +573,15 @@ class Ingestor:
 
 def write_error_report(target: Path, display: str, problems: list[Problem], warnings: list[Problem]) -> None:
     """The report beside a quarantined file: JSON for tools, text for people."""
-    report = {"file": display, "problems": [problem_json(p) for p in problems],
-              "warnings": [problem_json(w) for w in warnings]}
-    _write_durably(target.with_name(target.name + ".errors.json"),
-                   (json.dumps(report, indent=2, ensure_ascii=False) + "\n").encode())
+    report = {
+        "file": display,
+        "problems": [problem_json(p) for p in problems],
+        "warnings": [problem_json(w) for w in warnings],
+    }
+    _write_durably(
+        target.with_name(target.name + ".errors.json"),
+        (json.dumps(report, indent=2, ensure_ascii=False) + "\n").encode(),
+    )
     lines = [f"{display}: refused, {len(problems)} problem(s)", *(str(p) for p in problems)]
     if warnings:
         lines += [f"{len(warnings)} warning(s)", *(str(w) for w in warnings)]

@@ -25,6 +25,8 @@ def cli(ctx: click.Context, config_dir: str | None, db_url: str | None) -> None:
 # Each area registers its commands here, one line each.
 _COMMAND_MODULES: list[str] = [
     "setup_commands",
+    "file_commands",
+    "demo_command",
 ]
 
 

@@ -1,0 +1,149 @@
+"""`arbridge demo`: the whole cycle on the embedded default (SQLite, local folders), in a temporary folder.
+
+It runs the real commands, in-process, and shows each one with its output, as an
+operator would type them. The statement it ingests is written from a template of ours
+(gateway/demo_data/), filled with the demo's own payments.
+"""
+
+from __future__ import annotations
+
+import shlex
+import tempfile
+from collections.abc import Sequence
+from datetime import date
+from importlib import resources
+from pathlib import Path
+
+import click
+
+DEMO_IBAN = "DE89370400440532013000"
+
+
+def _template(name: str) -> str:
+    return (resources.files("gateway") / "demo_data" / name).read_text(encoding="utf-8")
+
+
+def statement_xml(*, booking_date: date, payments: Sequence[dict[str, str]], statement_id: str) -> str:
+    """A camt.053.001.02 statement of DEMO_IBAN with one booked credit per payment."""
+    entry_tpl = _template("entry.xml.tpl")
+    entries = []
+    total = 0
+    for i, payment in enumerate(payments, start=1):
+        remittance = "".join(f"<Ustrd>{line}</Ustrd>" for line in payment.get("ustrd", "").split("|") if line)
+        if payment.get("rf"):
+            remittance += (
+                "<Strd><CdtrRefInf><Tp><CdOrPrtry><Cd>SCOR</Cd></CdOrPrtry><Issr>ISO</Issr></Tp>"
+                f"<Ref>{payment['rf']}</Ref></CdtrRefInf></Strd>"
+            )
+        entries.append(
+            entry_tpl.format(
+                amount=payment["amount"],
+                date=booking_date.isoformat(),
+                ref=f"{statement_id}-{i:04d}",
+                e2e=payment.get("e2e", "NOTPROVIDED"),
+                name=payment["name"],
+                iban=payment["iban"],
+                remittance=remittance,
+            )
+        )
+        total += int(payment["amount"].replace(".", ""))
+    opening = 1_000_000
+    return _template("statement.xml.tpl").format(
+        statement_id=statement_id,
+        iban=DEMO_IBAN,
+        date=booking_date.isoformat(),
+        opening=f"{opening // 100}.{opening % 100:02d}",
+        closing=f"{(opening + total) // 100}.{(opening + total) % 100:02d}",
+        count=len(payments),
+        entries="".join(entries),
+    )
+
+
+def _run(args: list[str], *, expect: int = 0) -> int:
+    from gateway.cli.main import cli
+
+    click.secho(f"\n$ arbridge {' '.join(shlex.quote(a) for a in args)}", bold=True)
+    try:
+        cli.main(args=args, prog_name="arbridge", standalone_mode=False)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    if code != expect:
+        raise click.ClickException(
+            f"demo step failed: arbridge {' '.join(args)} exited {code}, expected {expect}"
+        )
+    return code
+
+
+@click.command("demo")
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run in this folder and keep it (default: a temporary folder, removed afterwards).",
+)
+def demo_command(keep: Path | None) -> None:
+    """The whole cycle on the embedded default, in a temporary folder."""
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        _demo(keep)
+        return
+    with tempfile.TemporaryDirectory(prefix="arbridge-demo-") as tmp:
+        _demo(Path(tmp))
+
+
+def _demo(root: Path) -> None:
+    config = root / "config"
+    click.secho(f"arbridge demo in {root}", fg="green", bold=True)
+    _run(["init", str(config)])
+    base = ["--config", str(config)]
+    _run([*base, "config", "check"])
+
+    statement = root / "inbox" / "statement-2026-11-20.xml"
+    statement.parent.mkdir(parents=True, exist_ok=True)
+    statement.write_text(
+        statement_xml(
+            booking_date=date(2026, 11, 20), statement_id="DEMO-STMT-2026-11-20", payments=DEMO_PAYMENTS
+        ),
+        encoding="utf-8",
+    )
+    _run(["parse", str(statement)])
+    _run(["validate", str(statement)])
+    _run([*base, "ingest", str(statement)])
+    click.secho("\n# The same bytes again are recorded as a duplicate, not processed twice:", fg="cyan")
+    _run([*base, "ingest", str(statement)])
+
+    click.secho(
+        "\n# A statement for an account nobody configured is quarantined with an error report:", fg="cyan"
+    )
+    stranger = root / "inbox" / "stranger.xml"
+    stranger.write_text(statement.read_text().replace(DEMO_IBAN, "GB33BUKB20201555555555"), encoding="utf-8")
+    _run([*base, "ingest", str(stranger)], expect=1)
+    click.secho(f"\ndemo finished; everything is in {root}", fg="green", bold=True)
+
+
+DEMO_PAYMENTS: list[dict[str, str]] = [
+    {
+        "amount": "1190.00",
+        "name": "Nordwind Logistik GmbH",
+        "iban": "DE02120300000000202051",
+        "ustrd": "Invoice INV-000001",
+        "e2e": "NW-2026-11-0001",
+    },
+    {
+        "amount": "595.00",
+        "name": "Alpen Metall AG",
+        "iban": "DE02500105170137075030",
+        "ustrd": "inv 2 thank you",
+    },
+    {
+        "amount": "238.00",
+        "name": "Baltic Foods SIA",
+        "iban": "LV97HABA0012345678910",
+        "ustrd": "",
+        "rf": "RF18539007547034",
+    },
+    {"amount": "99.99", "name": "Unknown Payer Ltd", "iban": "GB33BUKB20201555555555", "ustrd": "payment"},
+]
