@@ -1108,3 +1108,155 @@ def reverse_receipt(
     )
     session.flush()
     return receipt
+
+
+# --------------------------------------------------------------------------- invariants
+# Plain checks over live data, each returning its problems (empty: holds). They are
+# registered with the invariant registry (`arbridge check`) by name.
+_CASH_BUCKETS = (
+    ApplicationStatus.UNIDENTIFIED.value,
+    ApplicationStatus.UNAPPLIED.value,
+    ApplicationStatus.ON_ACCOUNT.value,
+    ApplicationStatus.ACTIVITY.value,
+)
+
+
+def _all_buckets(session: Session) -> dict[int, dict[str, int]]:
+    found: dict[int, dict[str, int]] = {}
+    for receipt_id, status, total in session.execute(
+        select(
+            ReceivableApplication.receipt_id,
+            ReceivableApplication.status,
+            func.sum(ReceivableApplication.amount_minor),
+        ).group_by(ReceivableApplication.receipt_id, ReceivableApplication.status)
+    ):
+        found.setdefault(int(receipt_id), {})[status] = int(total or 0)
+    return found
+
+
+def check_receipt_amounts(session: Session) -> list[str]:
+    """receipt amount = applied + unapplied + on account + unidentified (+ activity); 0 when reversed."""
+    problems = []
+    buckets = _all_buckets(session)
+    for receipt in session.scalars(select(Receipt).where(Receipt.id.in_(list(buckets)))):
+        b = buckets[receipt.id]
+        expected = 0 if receipt.status == ReceiptStatus.REVERSED else receipt.amount_minor
+        total = sum(b.values())
+        if total != expected:
+            problems.append(
+                f"receipt {receipt.id}: {receipt.amount} but its applications, unapplied, on-account and "
+                f"unidentified amounts add up to {Money.from_minor(total, receipt.currency)}"
+            )
+        for status in _CASH_BUCKETS:
+            if b.get(status, 0) < 0:
+                problems.append(
+                    f"receipt {receipt.id}: {status} is negative "
+                    f"({Money.from_minor(b[status], receipt.currency)})"
+                )
+    return problems
+
+
+def check_applications_within_open(session: Session) -> list[str]:
+    """No open item has more applied to it than it was open for; none is left below zero or above
+    its original amount (a credit memo: between its negative original and zero)."""
+    problems = []
+    applied = dict(
+        session.execute(
+            select(
+                ReceivableApplication.schedule_id,
+                func.sum(
+                    ReceivableApplication.amount_minor
+                    + ReceivableApplication.discount_minor
+                    + ReceivableApplication.write_off_minor
+                ),
+            )
+            .where(ReceivableApplication.status == ApplicationStatus.APPLIED.value)
+            .group_by(ReceivableApplication.schedule_id)
+        ).all()
+    )
+    for item in session.scalars(select(PaymentSchedule).where(PaymentSchedule.id.in_(list(applied)))):
+        original, total = item.amount_due_original_minor, int(applied[item.id] or 0)
+        if abs(total) > abs(original) or (total != 0 and (total < 0) != (original < 0)):
+            problems.append(
+                f"{item.trx_number}: {Money.from_minor(total, item.currency)} applied, "
+                f"but only {Money.from_minor(original, item.currency)} was ever open"
+            )
+    for item in session.scalars(
+        select(PaymentSchedule).where(
+            (
+                (PaymentSchedule.amount_due_original_minor >= 0)
+                & (PaymentSchedule.amount_due_remaining_minor < 0)
+            )
+            | (
+                PaymentSchedule.amount_due_remaining_minor
+                > func.abs(PaymentSchedule.amount_due_original_minor)
+            )
+            | (
+                (PaymentSchedule.amount_due_original_minor < 0)
+                & (PaymentSchedule.amount_due_remaining_minor < PaymentSchedule.amount_due_original_minor)
+            )
+        )
+    ):
+        left = Money.from_minor(item.amount_due_remaining_minor, item.currency)
+        was = Money.from_minor(item.amount_due_original_minor, item.currency)
+        problems.append(f"{item.trx_number}: {left} remaining of {was}")
+    return problems
+
+
+def check_receipts_accounted_for(session: Session) -> list[str]:
+    """Every receipt is posted (its money is somewhere) and its status says where."""
+    problems = []
+    buckets = _all_buckets(session)
+    for receipt in session.scalars(select(Receipt).order_by(Receipt.id)):
+        b = buckets.get(receipt.id)
+        if b is None:
+            if receipt.status != ReceiptStatus.REVERSED:
+                problems.append(f"receipt {receipt.id} ({receipt.amount}) is recorded but not posted")
+            continue
+        if receipt.status == ReceiptStatus.REVERSED:
+            expected = ReceiptStatus.REVERSED
+        elif b.get(ApplicationStatus.UNIDENTIFIED.value, 0) > 0:
+            expected = ReceiptStatus.UNIDENTIFIED
+        elif b.get(ApplicationStatus.UNAPPLIED.value, 0) > 0:
+            expected = ReceiptStatus.UNAPPLIED
+        else:
+            expected = ReceiptStatus.APPLIED
+        if receipt.status != expected:
+            problems.append(f"receipt {receipt.id} is {receipt.status}, but its amounts say {expected}")
+        if receipt.customer_id is None and any(
+            b.get(s, 0) for s in (ApplicationStatus.UNAPPLIED.value, ApplicationStatus.APPLIED.value)
+        ):
+            problems.append(f"receipt {receipt.id} has no payer but unapplied or applied money")
+    return problems
+
+
+def check_receipt_accounts_match_gl(session: Session, accounts: LedgerAccounts) -> list[str]:
+    """The unidentified, unapplied and on-account GL accounts hold what the receipts say they do."""
+    problems = []
+    totals: dict[tuple[str, str], int] = {}
+    for status, currency, total in session.execute(
+        select(
+            ReceivableApplication.status,
+            ReceivableApplication.currency,
+            func.sum(ReceivableApplication.amount_minor),
+        ).group_by(ReceivableApplication.status, ReceivableApplication.currency)
+    ):
+        totals[(status, currency)] = int(total or 0)
+    roles = {
+        ApplicationStatus.UNIDENTIFIED.value: accounts.unidentified,
+        ApplicationStatus.UNAPPLIED.value: accounts.unapplied,
+        ApplicationStatus.ON_ACCOUNT.value: accounts.on_account,
+    }
+    gl = ledger.account_balances(session, roles.values())
+    currencies = {c for _, c in totals} | {c for _, c in gl}
+    for status, account in roles.items():
+        for currency in sorted(currencies):
+            sub = totals.get((status, currency), 0)
+            # These are credit-balance accounts: the GL balance (debit - credit) is the negative.
+            book = -gl.get((account, currency), Money.zero(currency)).minor_units
+            if sub != book:
+                problems.append(
+                    f"{status} receipts {Money.from_minor(sub, currency)} but GL account {account} "
+                    f"holds {Money.from_minor(book, currency)}"
+                )
+    return problems
