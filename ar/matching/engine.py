@@ -615,12 +615,12 @@ class _Run:
     def _recommendations(self, rule: ScoreRule, applied: _Proposal | None) -> tuple[Recommendation, ...]:
         if applied is not None:
             return ()
-        best: dict[tuple[str, ...], tuple[int, int, Recommendation]] = {}
+        best: dict[tuple[str, ...], tuple[int, int, Recommendation]] = {}  # by what it applies
         for order, proposal in enumerate(self.proposals):
             if not proposal.applications:
                 continue
             score, components, _, open_sum = self._score_of(proposal.applications, rule)
-            key = tuple(sorted(a.item_id for a in proposal.applications))
+            key = tuple(sorted(f"{a.item_id}:{a.amount}:{a.write_off}" for a in proposal.applications))
             recommendation = Recommendation(
                 proposal.applications, score, proposal.rule, self._evidence(proposal, components, open_sum)
             )

@@ -33,6 +33,7 @@ MAX_PREFIX = 5  # letters before a number that count as its prefix ("INV", "RE",
 
 _PARTS = re.compile(r"[A-Z0-9]+")
 _DIGITS = re.compile(r"([A-Z]{0,5}?)([0-9]+)")
+_NUMBER = re.compile(r"([A-Z]*)([0-9]+)")
 _CONFUSED = re.compile(r"[0-9OIL]*[0-9][0-9OIL]*")
 _RF = re.compile(r"RF[0-9]{2}")
 _CONFUSIONS = str.maketrans({"O": "0", "I": "1", "L": "1"})
@@ -112,10 +113,12 @@ def _keys_of_part(part: str) -> list[tuple[str, bool]]:
     out: list[tuple[str, bool]] = []
     if not part.isdigit() and not part.isalpha():
         out.append((part, True))
-    for match in _DIGITS.finditer(part):
-        prefix, digits = match.group(1), match.group(2)
-        for key in _number_keys(prefix, digits):
-            out.append((key, key[0].isalpha()))
+    for match in _NUMBER.finditer(part):
+        letters, digits = match.group(1), match.group(2)
+        out.append((digits.lstrip("0") or "0", False))
+        # the prefix is some tail of the letters before the number ("PAYREFINV123": INV)
+        for length in range(1, min(MAX_PREFIX, len(letters)) + 1):
+            out.append((letters[-length:] + (digits.lstrip("0") or "0"), True))
     # O/0, I/1 and L/1 confusions inside number runs ("INV-OO0123", "1O5")
     for match in _CONFUSED.finditer(part):
         run = match.group(0)
@@ -145,17 +148,17 @@ def extract_text(text: str, *, source: str) -> list[FoundReference]:
         add(rf, rf_text, "rf", True)
         for key, prefixed in _keys_of_part(rf[4:]):
             add(key, rf_text, "rf", prefixed)
-    parts = _PARTS.findall(upper)
-    for index, part in enumerate(parts):
+    original = text[:MAX_TEXT]
+    spans = [(m.group(0), m.start(), m.end()) for m in _PARTS.finditer(upper)]
+    for index, (part, start, end) in enumerate(spans):
         for key, prefixed in _keys_of_part(part):
-            add(key, part, source, prefixed)
+            add(key, original[start:end], source, prefixed)
         # "INV 000123", "INV-000123", "Nr. 123": a short word followed by a number
-        if index + 1 < len(parts) and part.isalpha() and len(part) <= MAX_PREFIX:
-            following = parts[index + 1]
+        if index + 1 < len(spans) and part.isalpha() and len(part) <= MAX_PREFIX:
+            following, _, following_end = spans[index + 1]
             if following[:1].isdigit() or (following[:1] in "OIL" and _CONFUSED.match(following)):
-                joined = part + following
-                for key, prefixed in _keys_of_part(joined):
-                    add(key, f"{part} {following}", source, prefixed)
+                for key, prefixed in _keys_of_part(part + following):
+                    add(key, original[start:following_end], source, prefixed)
     return list(found.values())
 
 
@@ -201,7 +204,7 @@ def extract(
         for pattern in patterns:
             for match in pattern.finditer(line):
                 text = match.groupdict().get("ref") or match.group(0)
-                merge(extract_text(text, source="pattern"))
+                merge(extract_text(compact(text), source="pattern"))
         for handling in options.string_handling:
             tokens = [line] if handling.strip_spaces else line.split()
             for token in tokens:
