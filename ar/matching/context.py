@@ -25,11 +25,12 @@ _NAME_NOISE = frozenset(
     "CORPORATION COMPANY AND UND ET THE DE DER DIE DAS LA LE OY AB AS APS".split()
 )
 _WORD = re.compile(r"[A-Z0-9]+")
+_NOT_ALNUM = re.compile(r"[^A-Z0-9]+")
 
 
 def normalise_iban(iban: str) -> str:
     """Upper case, without spaces or separators (``de89 3704-0044`` -> ``DE8937040044``)."""
-    return "".join(ch for ch in iban.upper() if ch.isalnum())
+    return _NOT_ALNUM.sub("", iban.upper())
 
 
 @functools.lru_cache(maxsize=1 << 16)

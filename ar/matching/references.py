@@ -36,6 +36,7 @@ _DIGITS = re.compile(r"([A-Z]{0,5}?)([0-9]+)")
 _NUMBER = re.compile(r"([A-Z]*)([0-9]+)")
 _CONFUSED = re.compile(r"[0-9OIL]*[0-9][0-9OIL]*")
 _RF = re.compile(r"RF[0-9]{2}")
+_HAS_DIGIT = re.compile(r"[0-9]")
 _CONFUSIONS = str.maketrans({"O": "0", "I": "1", "L": "1"})
 
 
@@ -141,7 +142,7 @@ def extract_text(text: str, *, source: str) -> list[FoundReference]:
     found: dict[str, FoundReference] = {}
 
     def add(key: str, original: str, src: str, prefixed: bool) -> None:
-        if key and key not in found and any(ch.isdigit() for ch in key):
+        if key not in found and _HAS_DIGIT.search(key):
             found[key] = FoundReference(key, original, src, prefixed)
 
     for rf, rf_text in _rf_references(upper):
