@@ -110,11 +110,11 @@ def report(stats: dict[str, Counter[str]]) -> None:
 
 
 def throughput(scenarios: int, customers: int, items: int, seed: int) -> None:
-    per_customer = max(1, items // customers)
+    extra = max(0, customers - scenarios)
+    # scenario customers hold about 5 open items each; the background customers make up the rest
+    per_customer = max(1, -(-(items - 5 * scenarios) // max(1, extra)))
     started = time.perf_counter()
-    world = generate(
-        scenarios, seed=seed + 1, extra_customers=max(0, customers - scenarios), items_per_extra=per_customer
-    )
+    world = generate(scenarios, seed=seed + 1, extra_customers=extra, items_per_extra=per_customer)
     generated = time.perf_counter()
     view = InMemoryLedgerView(world.customers, world.items)
     indexed = time.perf_counter()
