@@ -232,3 +232,31 @@ def pending_count(session: Session, period_name: str) -> int:
         )
         or 0
     )
+
+
+def check_items_within_bounds(session: Session) -> list[str]:
+    """No open item remains below zero or above its original amount plus the charges approved on it
+    (a credit memo: between its negative original and zero)."""
+    charges = dict(
+        session.execute(
+            select(Adjustment.schedule_id, func.sum(Adjustment.amount_minor))
+            .where(Adjustment.status == AdjustmentStatus.APPROVED.value, Adjustment.amount_minor > 0)
+            .group_by(Adjustment.schedule_id)
+        ).all()
+    )
+    problems = []
+    for item in session.scalars(
+        select(PaymentSchedule).where(
+            (PaymentSchedule.amount_due_remaining_minor < 0)
+            | (PaymentSchedule.amount_due_remaining_minor > PaymentSchedule.amount_due_original_minor)
+        )
+    ):
+        original, left = item.amount_due_original_minor, item.amount_due_remaining_minor
+        floor = min(original, 0)
+        ceiling = 0 if original < 0 else original + int(charges.get(item.id) or 0)
+        if not floor <= left <= ceiling:
+            problems.append(
+                f"{item.trx_number}: {Money.from_minor(left, item.currency)} remaining of "
+                f"{Money.from_minor(original, item.currency)}"
+            )
+    return problems

@@ -1157,8 +1157,7 @@ def check_receipt_amounts(session: Session) -> list[str]:
 
 
 def check_applications_within_open(session: Session) -> list[str]:
-    """No open item has more applied to it than it was open for; none is left below zero or above
-    its original amount (a credit memo: between its negative original and zero)."""
+    """No open item has more applied to it (amount, discount, write-off) than it was ever open for."""
     problems = []
     applied = dict(
         session.execute(
@@ -1181,25 +1180,6 @@ def check_applications_within_open(session: Session) -> list[str]:
                 f"{item.trx_number}: {Money.from_minor(total, item.currency)} applied, "
                 f"but only {Money.from_minor(original, item.currency)} was ever open"
             )
-    for item in session.scalars(
-        select(PaymentSchedule).where(
-            (
-                (PaymentSchedule.amount_due_original_minor >= 0)
-                & (PaymentSchedule.amount_due_remaining_minor < 0)
-            )
-            | (
-                PaymentSchedule.amount_due_remaining_minor
-                > func.abs(PaymentSchedule.amount_due_original_minor)
-            )
-            | (
-                (PaymentSchedule.amount_due_original_minor < 0)
-                & (PaymentSchedule.amount_due_remaining_minor < PaymentSchedule.amount_due_original_minor)
-            )
-        )
-    ):
-        left = Money.from_minor(item.amount_due_remaining_minor, item.currency)
-        was = Money.from_minor(item.amount_due_original_minor, item.currency)
-        problems.append(f"{item.trx_number}: {left} remaining of {was}")
     return problems
 
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ar import applications, ledger
+from ar import adjustments, applications, ledger
 from ar.applications import Setup
 from ar.model import JournalLine, PaymentSchedule
 from ar.money import Money
@@ -42,6 +42,7 @@ def assert_books_agree(session: Session, setup: Setup) -> None:
     assert unbalanced == []
     assert applications.check_receipt_amounts(session) == []
     assert applications.check_applications_within_open(session) == []
+    assert adjustments.check_items_within_bounds(session) == []
     assert applications.check_receipts_accounted_for(session) == []
     assert applications.check_receipt_accounts_match_gl(session, setup.accounts) == []
     for currency, remaining in session.execute(
