@@ -27,6 +27,7 @@ _COMMAND_MODULES: list[str] = [
     "setup_commands",
     "file_commands",
     "demo_command",
+    "ar_commands",
     "daemon_commands",
 ]
 
