@@ -299,11 +299,13 @@ def _execute(
                 Posting(credit_account, debit=amount, customer_id=item.customer_id),
                 Posting(accounts.refunds, credit=amount, customer_id=item.customer_id),
             ]
+    # The memo's own journal (source: the transaction, like every transaction's), which also
+    # applies it to the invoice (or to the refund).
     journal = ledger.post(
         session,
-        event=f"dispute_{by.value.replace('-', '_')}",
-        source_type="dispute",
-        source_id=dispute.id,
+        event="debit_memo" if by is Resolution.DEBIT_MEMO else "credit_memo",
+        source_type="transaction",
+        source_id=memo.id,
         accounting_date=today,
         description=f"dispute {dispute.id} of {dispute.trx_number} resolved by {by.value}: {memo.trx_number}",
         postings=postings,

@@ -29,6 +29,7 @@ _COMMAND_MODULES: list[str] = [
     "demo_command",
     "ar_commands",
     "daemon_commands",
+    "receivables",
 ]
 
 
