@@ -44,7 +44,7 @@ def entry_fingerprint(statement_account: str, entry: Entry) -> str:
     ...           date(2024, 1, 2), None, date(2024, 1, 2), None, None, None, None, None, None, None,
     ...           (), (), None, (), Origin("f.xml", 1, "/Document/BkToCstmrStmt/Stmt[1]/Ntry[1]"))
     >>> entry_fingerprint("DE89370400440532013000", e)[:16]
-    'e1c1b2f1f4d6d3a4'
+    '84de88f68d26efb9'
     """
     code = entry.bank_tx_code
     code_text = ""
