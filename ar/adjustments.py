@@ -1,8 +1,9 @@
 """Adjustments: a change to an open item's balance, booked to a receivable activity, within limits.
 
 The amount is signed as it acts on the balance (Oracle's convention): -5.00 writes 5.00
-off (Dr activity account / Cr receivables), +5.00 charges 5.00 more (Dr receivables /
-Cr activity account). Within the requester's `adjustment` limit (approvals.yaml) it is
+off (Dr activity account / Cr receivables). Only reductions: an item never holds more than
+its original amount (the `open_items_within_bounds` invariant), so a charge is billed as a
+debit memo instead. Within the requester's `adjustment` limit (approvals.yaml) it is
 approved and posted at once; above it, it waits as pending until another user whose
 limit covers it approves it (or rejects it, with a reason). Every decision is audited.
 """
@@ -75,6 +76,11 @@ def _check_fits(item: PaymentSchedule, amount: Money) -> None:
         raise CurrencyMismatchError(item.currency, amount.currency)
     if item.amount_due_original_minor < 0:
         raise ValidationError(f"{item.trx_number} is a credit: adjust invoices and debit memos only")
+    if not amount.is_negative():
+        raise ValidationError(
+            f"an adjustment reduces a balance (a negative amount such as -{amount.amount}); "
+            "bill a charge as a debit memo"
+        )
     if item.amount_due_remaining_minor + amount.minor_units < 0:
         raise ValidationError(
             f"an adjustment of {amount} would take {item.trx_number} below zero: "
@@ -232,31 +238,3 @@ def pending_count(session: Session, period_name: str) -> int:
         )
         or 0
     )
-
-
-def check_items_within_bounds(session: Session) -> list[str]:
-    """No open item remains below zero or above its original amount plus the charges approved on it
-    (a credit memo: between its negative original and zero)."""
-    charges = dict(
-        session.execute(
-            select(Adjustment.schedule_id, func.sum(Adjustment.amount_minor))
-            .where(Adjustment.status == AdjustmentStatus.APPROVED.value, Adjustment.amount_minor > 0)
-            .group_by(Adjustment.schedule_id)
-        ).all()
-    )
-    problems = []
-    for item in session.scalars(
-        select(PaymentSchedule).where(
-            (PaymentSchedule.amount_due_remaining_minor < 0)
-            | (PaymentSchedule.amount_due_remaining_minor > PaymentSchedule.amount_due_original_minor)
-        )
-    ):
-        original, left = item.amount_due_original_minor, item.amount_due_remaining_minor
-        floor = min(original, 0)
-        ceiling = 0 if original < 0 else original + int(charges.get(item.id) or 0)
-        if not floor <= left <= ceiling:
-            problems.append(
-                f"{item.trx_number}: {Money.from_minor(left, item.currency)} remaining of "
-                f"{Money.from_minor(original, item.currency)}"
-            )
-    return problems

@@ -26,7 +26,7 @@ Services take the caller's session, lock what they change, flush, never commit.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -54,6 +54,7 @@ from ar.errors import (
     NotFoundError,
     ValidationError,
 )
+from ar.invariants import CheckContext, Violation, invariant
 from ar.ledger import Posting
 from ar.model import Customer, PaymentSchedule, ScheduleStatus
 from ar.money import Money
@@ -1240,3 +1241,20 @@ def check_receipt_accounts_match_gl(session: Session, accounts: LedgerAccounts) 
                     f"holds {Money.from_minor(book, currency)}"
                 )
     return problems
+
+
+@invariant("receipt_amount_equals_its_parts")
+def _receipt_amounts(session: Session, ctx: CheckContext) -> Iterator[Violation]:
+    """receipt amount = applications + unapplied + on account + unidentified (+ refunded/written off)."""
+    yield from (Violation(p) for p in check_receipt_amounts(session))
+
+
+@invariant("no_application_exceeds_what_was_open")
+def _within_open(session: Session, ctx: CheckContext) -> Iterator[Violation]:
+    yield from (Violation(p) for p in check_applications_within_open(session))
+
+
+@invariant("receipts_fully_accounted_for")
+def _accounted(session: Session, ctx: CheckContext) -> Iterator[Violation]:
+    yield from (Violation(p) for p in check_receipts_accounted_for(session))
+    yield from (Violation(p) for p in check_receipt_accounts_match_gl(session, ctx.config.ledger.accounts))

@@ -500,7 +500,7 @@ def _adjustment_row(a: adjustments.Adjustment) -> dict[str, Any]:
 
 @adjustments_group.command("create")
 @click.argument("trx_number")
-@click.option("--amount", required=True, help="Signed: -5.00 writes 5.00 off, 5.00 charges 5.00.")
+@click.option("--amount", required=True, help="Negative: -5.00 writes 5.00 off the balance.")
 @click.option("--activity", required=True, help="A receivable activity of approvals.yaml.")
 @click.option("--comment")
 @installment_option

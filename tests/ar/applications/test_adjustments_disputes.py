@@ -37,7 +37,6 @@ def eur(text: str) -> Money:
         ("zed", "-25.00", "EUR", True),  # no own limits: the company policy
         ("zed", "-25.01", "EUR", False),
         ("zed", "-1.00", "USD", False),  # the policy has no USD limit: zero
-        ("carol", "+20.00", "EUR", True),  # a charge counts by its absolute amount
     ],
 )
 def test_adjustment_limit_per_user_and_currency(
@@ -115,6 +114,7 @@ def test_rejected_adjustment_posts_nothing_and_is_audited(
     [
         ("-1000.01", "bank_charges", "below zero", ValidationError),
         ("0.00", "bank_charges", "changes nothing", ValidationError),
+        ("20.00", "late_charges", "bill a charge as a debit memo", ValidationError),
         ("-1.00", "no_such_activity", "unknown receivable activity", ValidationError),
     ],
 )
