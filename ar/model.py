@@ -159,6 +159,8 @@ class PaymentSchedule(Base):
     __table_args__ = (
         UniqueConstraint("transaction_id", "installment"),
         Index("ix_payment_schedules_open_by_customer", "customer_id", "status", "due_date"),
+        # Cash application: open items of any customer with exactly a receipt's amount.
+        Index("ix_payment_schedules_open_by_amount", "currency", "amount_due_remaining_minor", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
