@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from config.approvals import Approvals
 from config.ar import AR_FILES, ArConfig
 from config.loader import ConfigError, ConfigProblem, read_yaml, validate
+from config.matching import MATCHING_FILE, MatchingConfig, load_from_directory
 from config.models import Bank, BankAccount, Settings
 from config.routes import Owner, Partner, check_routes
 
@@ -39,6 +40,8 @@ class Configuration:
     ar: ArConfig = field(default_factory=ArConfig)
     #: partners/<id>.yaml: trading partners and other systems files are exchanged with.
     partners: Mapping[str, Partner] = field(default_factory=lambda: MappingProxyType({}))
+    #: matching.yaml: the cash-application rule sets (config/matching.py).
+    matching: MatchingConfig = field(default_factory=MatchingConfig)
 
     @property
     def spool(self) -> Path:
@@ -130,6 +133,9 @@ def load_configuration(root: Path | str) -> Configuration:
     )
 
     ar = _load_ar(root, problems)
+    rule_set_of = {name: p.matching_rule_set for name, p in ar.profiles.profiles.items()}
+    matching_path = root / MATCHING_FILE
+    matching = load_from_directory(matching_path, _display(root, matching_path), rule_set_of, problems)
     _check_accounts_unique(root, banks, problems)
     partners = _load_partners(root, banks, problems)
     if problems:
@@ -141,6 +147,7 @@ def load_configuration(root: Path | str) -> Configuration:
         approvals=approvals,
         ar=ar,
         partners=MappingProxyType(partners),
+        matching=matching,
     )
 
 

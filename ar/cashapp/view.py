@@ -1,0 +1,473 @@
+"""The matching engine's ``LedgerView`` over the database, and the indexes it reads.
+
+Every lookup is one indexed query (customers by IBAN, open items by reference key, by
+customer, by amount; customers by name token), answered from a per-run cache when it
+was asked before. ``prefetch`` loads, for a batch of receipts, in a handful of ``IN``
+queries what deciding them will ask: the payers' customers, the open items their
+references point to, the open items of the customers involved. After a receipt is
+applied, ``refresh`` re-reads the items it changed, so the next receipt sees them as
+they are; ``clear_items`` drops the item cache between batches (memory stays flat).
+
+The indexes are built lazily and in bulk by ``index_open_items`` (reference keys of open
+items that have none yet, as ``index_keys`` gives them from the transaction number, the
+ISO 11649 creditor reference made from it and the order number) and ``index_customer_names``
+(name tokens of customers new or renamed since the last run); lookups join the open items
+and filter on their status, so the keys of closed items are never answered.
+
+>>> creditor_reference("INV-000123")
+'RF34INV000123'
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Row, and_, delete, exists, func, insert, or_, select
+from sqlalchemy.orm import Session
+from stdnum.iso7064 import mod_97_10
+
+from ar.cashapp.tables import CustomerNameToken, ItemReferenceKey
+from ar.matching.context import name_tokens, normalise_iban
+from ar.matching.engine import MAX_ITEMS_PER_KEY
+from ar.matching.model import CustomerFacts, DiscountTier, OpenItem, ReceiptFacts
+from ar.matching.model import TrxType as ItemType
+from ar.matching.references import compact, extract, index_keys
+from ar.matching.rules import ReferenceOptions
+from ar.model import (
+    Customer,
+    CustomerBankAccount,
+    CustomerRelationship,
+    PaymentSchedule,
+    ScheduleStatus,
+    Transaction,
+)
+from ar.money import Money
+
+CHUNK = 500  # ids per IN (...) query
+INSERT_CHUNK = 20_000  # rows per bulk insert
+_OPEN = ScheduleStatus.OPEN.value
+
+
+def _chunks(values: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def creditor_reference(trx_number: str) -> str | None:
+    """The ISO 11649 creditor reference printed for a transaction number (RF + check + number)."""
+    body = compact(trx_number)
+    if not body or len(body) > 21:
+        return None
+    return f"RF{mod_97_10.calc_check_digits(body + 'RF')}{body}"
+
+
+def item_references(trx_number: str, order_number: str | None) -> tuple[str, ...]:
+    refs = [r for r in (creditor_reference(trx_number), order_number) if r]
+    return tuple(refs)
+
+
+# --------------------------------------------------------------------------- the indexes
+def index_open_items(session: Session) -> int:
+    """Give every open item without reference keys its keys, in bulk; the number of items indexed."""
+    no_keys = ~exists().where(ItemReferenceKey.schedule_id == PaymentSchedule.id)
+    rows = session.execute(
+        select(PaymentSchedule.id, PaymentSchedule.trx_number, Transaction.order_number)
+        .join(Transaction, Transaction.id == PaymentSchedule.transaction_id)
+        .where(PaymentSchedule.status == _OPEN, no_keys)
+    )
+    batch: list[dict[str, Any]] = []
+    count = 0
+    for schedule_id, trx_number, order_number in rows:
+        count += 1
+        for key in index_keys(trx_number, item_references(trx_number, order_number)):
+            batch.append({"schedule_id": schedule_id, "key": key[:80]})
+        if len(batch) >= INSERT_CHUNK:
+            session.execute(insert(ItemReferenceKey), batch)
+            batch = []
+    if batch:
+        session.execute(insert(ItemReferenceKey), batch)
+    return count
+
+
+def index_customer_names(session: Session) -> int:
+    """Name tokens for customers new or renamed since they were last indexed; how many."""
+    current = exists().where(
+        CustomerNameToken.customer_id == Customer.id, CustomerNameToken.name == Customer.name
+    )
+    stale = session.execute(select(Customer.id, Customer.name).where(~current)).all()
+    for ids in _chunks([customer_id for customer_id, _ in stale]):
+        session.execute(delete(CustomerNameToken).where(CustomerNameToken.customer_id.in_(ids)))
+    batch: list[dict[str, Any]] = []
+    for customer_id, name in stale:
+        for token in sorted(set(name_tokens(name))) or [""]:
+            batch.append({"customer_id": customer_id, "token": token[:240], "name": name})
+        if len(batch) >= INSERT_CHUNK:
+            session.execute(insert(CustomerNameToken), batch)
+            batch = []
+    if batch:
+        session.execute(insert(CustomerNameToken), batch)
+    return len(stale)
+
+
+# --------------------------------------------------------------------------- the view
+def _minor(value: int, currency: str) -> Decimal:
+    return Money.from_minor(value, currency).amount
+
+
+def _discounts(text: str) -> tuple[DiscountTier, ...]:
+    offers = json.loads(text or "[]")
+    return tuple(
+        DiscountTier(days=0, percent=Decimal(o["percent"]), until=date.fromisoformat(o["until"]))
+        for o in offers
+    )
+
+
+_ITEM_COLUMNS = (
+    PaymentSchedule.id,
+    PaymentSchedule.trx_number,
+    PaymentSchedule.customer_id,
+    PaymentSchedule.currency,
+    PaymentSchedule.amount_due_original_minor,
+    PaymentSchedule.amount_due_remaining_minor,
+    PaymentSchedule.amount_in_dispute_minor,
+    PaymentSchedule.trx_date,
+    PaymentSchedule.due_date,
+    PaymentSchedule.discounts,
+    PaymentSchedule.trx_type,
+    PaymentSchedule.status,
+    Transaction.payment_term,
+    Transaction.order_number,
+)
+
+
+def _item_select() -> Any:
+    return select(*_ITEM_COLUMNS).join(Transaction, Transaction.id == PaymentSchedule.transaction_id)
+
+
+def item_of(row: Row[Any]) -> OpenItem:
+    (
+        sid,
+        number,
+        customer_id,
+        cur,
+        original,
+        remaining,
+        disputed,
+        trx_date,
+        due,
+        discounts,
+        kind,
+        _,
+        term,
+        order,
+    ) = tuple(row)
+    return OpenItem(
+        item_id=str(sid),
+        trx_number=number,
+        customer_id=str(customer_id),
+        currency=cur,
+        amount_due_original=_minor(original, cur),
+        amount_due_remaining=_minor(remaining, cur),
+        trx_date=trx_date,
+        due_date=due,
+        discounts=_discounts(discounts),
+        payment_term=term or "",
+        trx_type=ItemType(kind),
+        disputed_amount=_minor(max(0, min(disputed, remaining)), cur) if remaining > 0 else Decimal(0),
+        references=item_references(number, order),
+    )
+
+
+class DbLedgerView:
+    """``ar.matching.context.LedgerView`` over the receivables tables, cached per run."""
+
+    def __init__(self, session: Session, rule_set_of_profile: Mapping[str, str], default: str = "default"):
+        self.session = session
+        self._rule_set_of = dict(rule_set_of_profile)
+        self._default = default
+        self._customers: dict[str, CustomerFacts | None] = {}
+        self._children: dict[str, tuple[str, ...]] = {}
+        self._by_iban: dict[str, tuple[str, ...]] = {}
+        self._by_name: dict[str, tuple[str, ...]] = {}
+        self.queries = 0
+        self.clear_items()
+
+    def bind(self, session: Session) -> None:
+        """Use another session (a new batch's transaction); the caches stay."""
+        self.session = session
+
+    def clear_items(self) -> None:
+        self._items: dict[str, OpenItem] = {}
+        self._customer_items: dict[str, list[str]] = {}
+        self._keys: dict[str, list[str]] = {}
+
+    # -- customers ------------------------------------------------------------------
+    def _load_customers(self, ids: Iterable[str]) -> None:
+        wanted = sorted({int(i) for i in ids if i not in self._customers})
+        for chunk in _chunks(wanted):
+            self.queries += 3
+            found = {
+                row.id: row
+                for row in self.session.execute(
+                    select(Customer.id, Customer.number, Customer.name, Customer.profile).where(
+                        Customer.id.in_(chunk)
+                    )
+                )
+            }
+            ibans: dict[int, list[str]] = defaultdict(list)
+            for customer_id, iban in self.session.execute(
+                select(CustomerBankAccount.customer_id, CustomerBankAccount.iban)
+                .where(CustomerBankAccount.customer_id.in_(chunk))
+                .order_by(CustomerBankAccount.id)
+            ):
+                ibans[customer_id].append(iban)
+            parents: dict[int, int] = {}
+            children: dict[int, list[str]] = defaultdict(list)
+            related: dict[int, list[str]] = defaultdict(list)
+            for payer, customer, reciprocal in self.session.execute(
+                select(
+                    CustomerRelationship.payer_id,
+                    CustomerRelationship.customer_id,
+                    CustomerRelationship.reciprocal,
+                )
+                .where(
+                    or_(CustomerRelationship.payer_id.in_(chunk), CustomerRelationship.customer_id.in_(chunk))
+                )
+                .order_by(CustomerRelationship.id)
+            ):
+                children[payer].append(str(customer))
+                if reciprocal:
+                    related[customer].append(str(payer))
+                else:
+                    parents.setdefault(customer, payer)
+            for customer_id in chunk:
+                row = found.get(customer_id)
+                key = str(customer_id)
+                self._children[key] = tuple(children.get(customer_id, ()))
+                if row is None:
+                    self._customers[key] = None
+                    continue
+                parent = parents.get(customer_id)
+                self._customers[key] = CustomerFacts(
+                    customer_id=key,
+                    number=row.number,
+                    name=row.name,
+                    ibans=tuple(ibans.get(customer_id, ())),
+                    parent_id=str(parent) if parent is not None else None,
+                    related_ids=tuple(related.get(customer_id, ())),
+                    profile=self._rule_set_of.get(row.profile, self._default),
+                )
+
+    def customer(self, customer_id: str) -> CustomerFacts | None:
+        if customer_id not in self._customers:
+            self._load_customers([customer_id])
+        return self._customers.get(customer_id)
+
+    def child_ids(self, customer_id: str) -> Sequence[str]:
+        if customer_id not in self._children:
+            self._load_customers([customer_id])
+        return self._children.get(customer_id, ())
+
+    def _prefetch_ibans(self, ibans: Iterable[str]) -> None:
+        wanted = sorted({i for i in ibans if i not in self._by_iban})
+        owners: dict[str, list[str]] = defaultdict(list)
+        for chunk in _chunks(wanted):
+            self.queries += 1
+            for iban, customer_id in self.session.execute(
+                select(CustomerBankAccount.iban, CustomerBankAccount.customer_id)
+                .where(CustomerBankAccount.iban.in_(chunk))
+                .order_by(CustomerBankAccount.customer_id)
+            ):
+                owners[iban].append(str(customer_id))
+        for iban in wanted:
+            self._by_iban[iban] = tuple(owners.get(iban, ()))
+        self._load_customers(c for ids in self._by_iban.values() for c in ids)
+
+    def customers_by_iban(self, iban: str) -> Sequence[CustomerFacts]:
+        key = normalise_iban(iban)
+        if key not in self._by_iban:
+            self._prefetch_ibans([key])
+        return [c for c in (self.customer(i) for i in self._by_iban[key]) if c is not None]
+
+    def forget_iban(self, iban: str) -> None:
+        """A bank account was linked: look the IBAN up again next time."""
+        self._by_iban.pop(normalise_iban(iban), None)
+
+    def customers_by_name(self, name: str, limit: int) -> Sequence[CustomerFacts]:
+        tokens = sorted(set(name_tokens(name)))
+        cache_key = f"{limit}:{' '.join(tokens)}"
+        if cache_key not in self._by_name:
+            self._by_name[cache_key] = self._search_name(tokens, limit)
+        return [c for c in (self.customer(i) for i in self._by_name[cache_key]) if c is not None]
+
+    def _search_name(self, tokens: Sequence[str], limit: int) -> tuple[str, ...]:
+        if not tokens:
+            return ()
+        self.queries += 1
+        counts = dict(
+            self.session.execute(
+                select(CustomerNameToken.token, func.count())
+                .where(CustomerNameToken.token.in_(tokens))
+                .group_by(CustomerNameToken.token)
+            ).all()
+        )
+        seen: dict[str, None] = {}
+        for token in sorted(counts, key=lambda t: (counts[t], t)):  # rarest words first
+            self.queries += 1
+            for customer_id in self.session.scalars(
+                select(CustomerNameToken.customer_id)
+                .where(CustomerNameToken.token == token)
+                .order_by(CustomerNameToken.customer_id)
+                .limit(limit - len(seen))
+            ):
+                seen.setdefault(str(customer_id), None)
+            if len(seen) >= limit:
+                break
+        self._load_customers(seen)
+        return tuple(seen)
+
+    # -- open items -----------------------------------------------------------------
+    def _store(self, rows: Iterable[Row[Any]]) -> list[str]:
+        ids = []
+        for row in rows:
+            item = item_of(row)
+            if row.status == _OPEN and item.amount_due_remaining != 0:
+                self._items[item.item_id] = item
+                ids.append(item.item_id)
+            else:
+                self._items.pop(item.item_id, None)
+        return ids
+
+    def _load_items(self, ids: Iterable[str]) -> None:
+        wanted = sorted({int(i) for i in ids if i not in self._items})
+        for chunk in _chunks(wanted):
+            self.queries += 1
+            self._store(self.session.execute(_item_select().where(PaymentSchedule.id.in_(chunk))))
+
+    def _known(self, ids: Iterable[str]) -> list[OpenItem]:
+        return [self._items[i] for i in ids if i in self._items]
+
+    def prefetch_customer_items(self, customer_ids: Iterable[str]) -> None:
+        wanted = sorted({int(c) for c in customer_ids if c not in self._customer_items})
+        for chunk in _chunks(wanted):
+            self.queries += 1
+            by_customer: dict[str, list[str]] = {str(c): [] for c in chunk}
+            rows = self.session.execute(
+                _item_select().where(PaymentSchedule.customer_id.in_(chunk), PaymentSchedule.status == _OPEN)
+            )
+            for item_id in self._store(rows):
+                by_customer[self._items[item_id].customer_id].append(item_id)
+            self._customer_items.update(by_customer)
+
+    def open_items(self, customer_id: str) -> Sequence[OpenItem]:
+        if customer_id not in self._customer_items:
+            self.prefetch_customer_items([customer_id])
+        return self._known(self._customer_items[customer_id])
+
+    def prefetch_keys(self, keys: Iterable[str]) -> None:
+        wanted = sorted({k for k in keys if k not in self._keys and len(k) <= 80})
+        for chunk in _chunks(wanted):
+            self.queries += 1
+            found: dict[str, list[str]] = {k: [] for k in chunk}
+            rows = self.session.execute(
+                select(ItemReferenceKey.key, ItemReferenceKey.schedule_id)
+                .join(PaymentSchedule, PaymentSchedule.id == ItemReferenceKey.schedule_id)
+                .where(ItemReferenceKey.key.in_(chunk), PaymentSchedule.status == _OPEN)
+            )
+            for key, schedule_id in rows:
+                found[key].append(str(schedule_id))
+            self._keys.update(found)
+        # the items of a key too common to mean anything are not loaded (the engine skips it)
+        self._load_items(
+            i for k in wanted for i in self._keys.get(k, ()) if len(self._keys[k]) <= MAX_ITEMS_PER_KEY
+        )
+
+    def items_by_reference(self, key: str) -> Sequence[OpenItem]:
+        if key not in self._keys:
+            if len(key) > 80:
+                return ()
+            self.prefetch_keys([key])
+        # a key too common to mean anything: enough of its items for the engine to see that
+        ids = self._keys[key][: MAX_ITEMS_PER_KEY + 1]
+        self._load_items(ids)
+        return self._known(ids)
+
+    def open_items_with_amount(self, currency: str, amount: Decimal, limit: int) -> Sequence[OpenItem]:
+        try:
+            minor = Money.of(amount, currency).minor_units
+        except Exception:  # an amount the currency cannot carry has no item
+            return ()
+        self.queries += 1
+        ids = [
+            str(i)
+            for i in self.session.scalars(
+                select(PaymentSchedule.id)
+                .where(
+                    and_(
+                        PaymentSchedule.currency == currency,
+                        PaymentSchedule.amount_due_remaining_minor == minor,
+                        PaymentSchedule.status == _OPEN,
+                    )
+                )
+                .order_by(PaymentSchedule.id)
+                .limit(limit)
+            )
+        ]
+        self._load_items(ids)
+        return self._known(ids)
+
+    # -- keeping the cache true -------------------------------------------------------
+    def refresh(self, item_ids: Iterable[str]) -> None:
+        """Re-read items a receipt changed: closed ones leave, reopened ones come back."""
+        ids = sorted({int(i) for i in item_ids})
+        for chunk in _chunks(ids):
+            self.queries += 1
+            for item_id in self._store(
+                self.session.execute(_item_select().where(PaymentSchedule.id.in_(chunk)))
+            ):
+                item = self._items[item_id]
+                listed = self._customer_items.get(item.customer_id)
+                if listed is not None and item_id not in listed:
+                    listed.append(item_id)
+                for key in index_keys(item.trx_number, item.references):
+                    keyed = self._keys.get(key)
+                    if keyed is not None and item_id not in keyed:
+                        keyed.append(item_id)
+
+    def prefetch(self, receipts: Sequence[ReceiptFacts], options: Sequence[ReferenceOptions]) -> None:
+        """Load in bulk what deciding these receipts will look up (see the module docstring)."""
+        self._prefetch_ibans(normalise_iban(r.debtor_iban) for r in receipts if r.debtor_iban)
+        keys: set[str] = set()
+        strong: set[str] = set()
+        for receipt in receipts:
+            for option in options:
+                for found in extract(
+                    receipt.remittance_lines, receipt.structured_references, receipt.end_to_end_id, option
+                ):
+                    keys.add(found.key)
+                    if found.prefixed:
+                        strong.add(found.key)
+        self.prefetch_keys(keys)
+        customers = {
+            c
+            for ids in (self._by_iban.get(normalise_iban(r.debtor_iban)) for r in receipts if r.debtor_iban)
+            if ids
+            for c in ids
+        }
+        for key in strong:
+            ids = self._keys.get(key, ())
+            if len(ids) <= MAX_ITEMS_PER_KEY:
+                customers.update(self._items[i].customer_id for i in ids if i in self._items)
+        self._load_customers(customers)
+        scope = set(customers)
+        for customer_id in customers:
+            facts = self._customers.get(customer_id)
+            scope.update(self._children.get(customer_id, ()))
+            if facts is not None:
+                scope.update(facts.related_ids)
+        self.prefetch_customer_items(scope)
