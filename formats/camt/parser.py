@@ -193,6 +193,26 @@ class _GuardedReader:
         )
 
 
+def _index(elem: Element) -> dict[str, list[Element]]:
+    """Children by tag, in one pass (lxml's find() costs several microseconds a call)."""
+    kids: dict[str, list[Element]] = {}
+    for c in elem:
+        found = kids.get(c.tag)
+        if found is None:
+            kids[c.tag] = [c]
+        else:
+            found.append(c)
+    return kids
+
+
+def _first(found: list[Element] | None) -> Element | None:
+    return found[0] if found else None
+
+
+_NO_REFS = TransactionRefs(None, None, None, None, None, None, None, None)
+_NO_PARTIES = RelatedParties(None, None, None, None, None, None, None, None, None, None)
+
+
 def _line(elem: Element | None) -> int | None:
     """sourceline of an element (lxml-stubs types it loosely)."""
     if elem is None:
@@ -300,6 +320,26 @@ def _syntax_error(exc: etree.XMLSyntaxError, source: str, near: str | None) -> F
     return MalformedInputError(source, [Problem("CAMT-E001", message + where, source, line, None)])
 
 
+class _Names:
+    """Clark-notation tags of the local names the hot path reads, computed once per document."""
+
+    def __init__(self, profile: Profile) -> None:
+        for name in _HOT_NAMES:
+            setattr(self, name, profile.qname(name))
+
+    def __getattr__(self, name: str) -> str:  # only for mypy; every name is set in __init__
+        raise AttributeError(name)
+
+
+_HOT_NAMES = (
+    "AcctSvcrRef AddtlNtryInf AddtlRmtInf AddtlTxInf Agt AmtDtls Amt AnyBIC BIC BICFI BICOrBEI BkTxCd Btch "
+    "BookgDt Cd CdOrPrtry Cdtr CdtrAcct CdtrAgt CdtrRefInf CdtDbtInd Chrgs Ctry DbtrAcct Dbtr DbtrAgt Domn "
+    "Dt DtTm EndToEndId FinInstnId Fmly IBAN Id InstrId Issr MndtId MsgId Nm NtryDtls NtryRef OrgId Othr "
+    "PmtInfId PrvtId Prtry PstlAdr Pty Purp Ref Refs RltdAgts RltdPties RmtInf RtrInf RvslInd Strd Sts "
+    "SubFmlyCd Tp TxDtls TxId UETR UltmtCdtr UltmtDbtr Ustrd ValDt AdrLine"
+).split()
+
+
 class _Totals:
     """Running sums of the booked entries of one statement, in the statement's currency."""
 
@@ -344,6 +384,7 @@ class _Reader:
         self._kids: dict[Element, dict[str, list[Element]]] = {}
         q = profile.qname
         self.q = q
+        self.n = _Names(profile)
 
     # -- problems ---------------------------------------------------------------------------
 
@@ -515,15 +556,16 @@ class _Reader:
         """A DateAndDateTimeChoice (``Dt`` or ``DtTm``): (date, datetime)."""
         if elem is None:
             return None, None
-        dt_elem = self.child(elem, "DtTm")
-        if dt_elem is not None:
-            stamp = self.datetime_of(dt_elem, f"{what}/DtTm")
+        k = _index(elem)
+        dt_elem = k.get(self.n.DtTm)
+        if dt_elem:
+            stamp = self.datetime_of(dt_elem[0], f"{what}/DtTm")
             return (stamp.date() if stamp else None), stamp
-        d_elem = self.child(elem, "Dt")
-        if d_elem is None:
+        d_elem = k.get(self.n.Dt)
+        if not d_elem:
             self.problem("CAMT-E012", f"{what} has neither Dt nor DtTm", elem)
             return None, None
-        return self.date_of(d_elem, f"{what}/Dt"), None
+        return self.date_of(d_elem[0], f"{what}/Dt"), None
 
     def date_of(self, elem: Element, what: str) -> date | None:
         value = (self.text_of(elem) or "").strip()
@@ -569,48 +611,99 @@ class _Reader:
         """PartyIdentification (V2-V6) or Party35Choice & later (``Pty`` / ``Agt``)."""
         if elem is None:
             return None
-        wrapped = self.child(elem, "Pty")
-        if wrapped is not None:
-            elem = wrapped
+        n = self.n
+        k = _index(elem)
+        wrapped = k.get(n.Pty)
+        if wrapped:
+            k = _index(wrapped[0])
         else:
-            agent = self.child(elem, "Agt")
-            if agent is not None:
-                fin = self.child(agent, "FinInstnId")
-                name = self.text(fin, "Nm")
-                return Party(name, self.bic(fin), None, ())
-        ident = self.child(elem, "Id")
+            agent = k.get(n.Agt)
+            if agent:
+                fin = self.child(agent[0], "FinInstnId")
+                return Party(self.text(fin, "Nm"), self.bic(fin), None, ())
         identifier: str | None = None
-        if ident is not None:
-            org = self.child(ident, "OrgId")
-            prvt = self.child(ident, "PrvtId")
-            if org is not None:
+        ident = k.get(n.Id)
+        if ident:
+            ik = _index(ident[0])
+            org = ik.get(n.OrgId)
+            if org:
+                ok = _index(org[0])
                 identifier = (
-                    self.text(org, "AnyBIC") or self.text(org, "BICOrBEI") or self.text(org, "Othr", "Id")
+                    self.t1(ok.get(n.AnyBIC)) or self.t1(ok.get(n.BICOrBEI)) or self._othr(ok.get(n.Othr))
                 )
-            elif prvt is not None:
-                identifier = self.text(prvt, "Othr", "Id")
-        address = self.child(elem, "PstlAdr")
-        lines = tuple(t for t in (self.raw_text(a) for a in self.children(address, "AdrLine")) if t)
-        return Party(self.text(elem, "Nm"), identifier, self.text(address, "Ctry"), lines)
+            else:
+                prvt = ik.get(n.PrvtId)
+                if prvt:
+                    identifier = self._othr(_index(prvt[0]).get(n.Othr))
+        country: str | None = None
+        lines: tuple[str, ...] = ()
+        address = k.get(n.PstlAdr)
+        if address:
+            ak = _index(address[0])
+            country = self.t1(ak.get(n.Ctry))
+            adr_lines = ak.get(n.AdrLine)
+            if adr_lines:
+                lines = tuple(t for t in (self.raw_text(a) for a in adr_lines) if t)
+        return Party(self.t1(k.get(n.Nm)), identifier, country, lines)
+
+    def t1(self, found: list[Element] | None) -> str | None:
+        """Stripped text of the first of some children (an _index() entry), None when absent/empty."""
+        if not found:
+            return None
+        text = found[0].text
+        if text is None:
+            return None
+        if len(text) > self.limits.max_text_length:
+            return self.text_of(found[0])  # reports the problem
+        return text.strip() or None
+
+    def r1(self, found: list[Element] | None) -> str | None:
+        """Like t1, for references: the sentinels NOTPROVIDED / NONREF read as None."""
+        value = self.t1(found)
+        return None if value is None or value.upper() in SENTINELS else value
+
+    def _othr(self, found: list[Element] | None) -> str | None:
+        return self.t1(_index(found[0]).get(self.n.Id)) if found else None
+
+    def _agent_bic(self, found: list[Element] | None) -> str | None:
+        if not found:
+            return None
+        fin = _index(found[0]).get(self.n.FinInstnId)
+        if not fin:
+            return None
+        fk = _index(fin[0])
+        return self.t1(fk.get(self.n.BICFI)) or self.t1(fk.get(self.n.BIC))
 
     def account_ids(self, acct: Element | None) -> tuple[str | None, str | None]:
-        ident = self.child(acct, "Id")
-        return self.text(ident, "IBAN"), self.text(ident, "Othr", "Id")
+        if acct is None:
+            return None, None
+        ident = _index(acct).get(self.n.Id)
+        if not ident:
+            return None, None
+        ik = _index(ident[0])
+        return self.t1(ik.get(self.n.IBAN)), self._othr(ik.get(self.n.Othr))
 
     def bank_tx_code(self, elem: Element | None) -> BankTransactionCode | None:
         if elem is None:
             return None
-        domain = self.child(elem, "Domn")
-        family = self.child(domain, "Fmly")
-        proprietary = self.child(elem, "Prtry")
-        code = BankTransactionCode(
-            domain=self.text(domain, "Cd"),
-            family=self.text(family, "Cd"),
-            subfamily=self.text(family, "SubFmlyCd"),
-            proprietary_code=self.text(proprietary, "Cd"),
-            proprietary_issuer=self.text(proprietary, "Issr"),
-        )
-        return code
+        n = self.n
+        k = _index(elem)
+        domain = family = subfamily = code = issuer = None
+        domn = k.get(n.Domn)
+        if domn:
+            dk = _index(domn[0])
+            domain = self.t1(dk.get(n.Cd))
+            fmly = dk.get(n.Fmly)
+            if fmly:
+                fk = _index(fmly[0])
+                family = self.t1(fk.get(n.Cd))
+                subfamily = self.t1(fk.get(n.SubFmlyCd))
+        prtry = k.get(n.Prtry)
+        if prtry:
+            pk = _index(prtry[0])
+            code = self.t1(pk.get(n.Cd))
+            issuer = self.t1(pk.get(n.Issr))
+        return BankTransactionCode(domain, family, subfamily, code, issuer)
 
     def exchange(self, elem: Element | None) -> CurrencyExchange | None:
         xchg = self.child(elem, "CcyXchg")
@@ -689,14 +782,21 @@ class _Reader:
         return Charges(total, tuple(records))
 
     def creditor_reference(self, cdtr_ref_inf: Element) -> CreditorReference | None:
-        value = self.text(cdtr_ref_inf, "Ref")
+        n = self.n
+        k = _index(cdtr_ref_inf)
+        value = self.t1(k.get(n.Ref))
         if value is None:
             return None
-        tp = self.child(cdtr_ref_inf, "Tp")
-        cd_or_prtry = self.child(tp, "CdOrPrtry")
-        code = self.text(cd_or_prtry, "Cd")
-        proprietary = self.text(cd_or_prtry, "Prtry")
-        issuer = self.text(tp, "Issr")
+        code = proprietary = issuer = None
+        tp = k.get(n.Tp)
+        if tp:
+            tk = _index(tp[0])
+            issuer = self.t1(tk.get(n.Issr))
+            cd_or_prtry = tk.get(n.CdOrPrtry)
+            if cd_or_prtry:
+                ck = _index(cd_or_prtry[0])
+                code = self.t1(ck.get(n.Cd))
+                proprietary = self.t1(ck.get(n.Prtry))
         compact = value.replace(" ", "").upper()
         valid: bool | None = None
         if compact.startswith("RF") and code in (None, "SCOR"):
@@ -873,43 +973,53 @@ class _Reader:
         """One Ntry, or None when it has an error (recorded in self.problems)."""
         self._kids = {}
         self._anchor_to(ntry, entry_path)
-        amount = self.amount(self.child(ntry, "Amt"), "Ntry/Amt")
-        indicator = self.credit_debit(self.child(ntry, "CdtDbtInd"), "Ntry/CdtDbtInd")
-        reversal = self.boolean(self.child(ntry, "RvslInd"), "Ntry/RvslInd") or False
-        status = self.entry_status(self.child(ntry, "Sts"))
-        booking_date, booking_dt = self.date_choice(self.child(ntry, "BookgDt"), "Ntry/BookgDt")
-        value_date, value_dt = self.date_choice(self.child(ntry, "ValDt"), "Ntry/ValDt")
-        servicer_ref = self.ref(ntry, "AcctSvcrRef")
-        entry_reference = self.ref(ntry, "NtryRef")
-        entry_charges = self.charges(self.children(ntry, "Chrgs"), "Ntry/Chrgs")
-        details = self.amount_details(self.child(ntry, "AmtDtls"), "Ntry/AmtDtls")
-        bank_code = self.bank_tx_code(self.child(ntry, "BkTxCd"))
+        n = self.n
+        k = _index(ntry)
+        g = k.get
+        amount = self.amount(_first(g(n.Amt)), "Ntry/Amt")
+        indicator = self.credit_debit(_first(g(n.CdtDbtInd)), "Ntry/CdtDbtInd")
+        rvsl = g(n.RvslInd)
+        reversal = bool(self.boolean(rvsl[0], "Ntry/RvslInd")) if rvsl else False
+        status = self.entry_status(_first(g(n.Sts)))
+        booking_date, booking_dt = self.date_choice(_first(g(n.BookgDt)), "Ntry/BookgDt")
+        value_date, value_dt = self.date_choice(_first(g(n.ValDt)), "Ntry/ValDt")
+        servicer_ref = self.r1(g(n.AcctSvcrRef))
+        entry_reference = self.r1(g(n.NtryRef))
+        chrgs = g(n.Chrgs)
+        entry_charges = self.charges(chrgs, "Ntry/Chrgs") if chrgs else None
+        amt_dtls = g(n.AmtDtls)
+        details = self.amount_details(amt_dtls[0], "Ntry/AmtDtls") if amt_dtls else None
+        bk_tx_cd = g(n.BkTxCd)
+        bank_code = self.bank_tx_code(bk_tx_cd[0]) if bk_tx_cd else None
 
         batches: list[Batch] = []
         tx_elems: list[tuple[Element, str]] = []
-        ntry_dtls = self.children(ntry, "NtryDtls")
+        ntry_dtls = g(n.NtryDtls) or ()
         for d_index, dtls in enumerate(ntry_dtls, 1):
             dtls_path = (
                 f"{entry_path}/NtryDtls[{d_index}]" if len(ntry_dtls) > 1 else f"{entry_path}/NtryDtls"
             )
-            btch = self.child(dtls, "Btch")
-            txs = self.children(dtls, "TxDtls")
-            for t_index, tx in enumerate(txs, 1):
-                tx_elems.append(
-                    (tx, f"{dtls_path}/TxDtls[{t_index}]" if len(txs) > 1 else f"{dtls_path}/TxDtls")
-                )
-            if btch is not None:
-                batches.append(self.batch(btch, txs))
+            dk = _index(dtls)
+            txs = dk.get(n.TxDtls) or []
+            if len(txs) == 1:
+                tx_elems.append((txs[0], f"{dtls_path}/TxDtls"))
+            else:
+                tx_elems.extend((tx, f"{dtls_path}/TxDtls[{t_index}]") for t_index, tx in enumerate(txs, 1))
+            btch = dk.get(n.Btch)
+            if btch:
+                batches.append(self.batch(btch[0], txs))
 
         single = len(tx_elems) == 1
         transactions = tuple(
-            self.transaction(tx, t_index, path, amount if single else None, indicator, reversal)
-            for t_index, (tx, path) in enumerate(tx_elems, 1)
+            [
+                self.transaction(tx, t_index, path, amount if single else None, indicator, reversal)
+                for t_index, (tx, path) in enumerate(tx_elems, 1)
+            ]
         )
-        self._anchor_to(ntry, entry_path)
         if single and amount is not None and transactions[0].amount is not None:
             tx_amount = transactions[0].amount
             if tx_amount.currency == amount.currency and tx_amount.value != amount.value:
+                self._anchor_to(ntry, entry_path)
                 self.problem(
                     "CAMT-W005",
                     f"the entry's only transaction has amount {tx_amount.display()}"
@@ -917,8 +1027,14 @@ class _Reader:
                     tx_elems[0][0],
                     Severity.WARNING,
                 )
-        warnings, had_error = self.flush()
-        if had_error or amount is None or indicator is None or status is None:
+        if self._scratch:
+            self._anchor_to(ntry, entry_path)
+            warnings, had_error = self.flush()
+            if had_error:
+                return None
+        else:
+            warnings = ()
+        if amount is None or indicator is None or status is None:
             return None
         return Entry(
             index=index,
@@ -938,7 +1054,7 @@ class _Reader:
             charges=entry_charges,
             batches=tuple(batches),
             transactions=transactions,
-            additional_info=self.raw_text(self.child(ntry, "AddtlNtryInf")),
+            additional_info=self.raw_text(_first(g(n.AddtlNtryInf))),
             warnings=warnings,
             origin=Origin(self.source, _line(ntry), entry_path),
         )
@@ -947,13 +1063,14 @@ class _Reader:
         if sts is None:
             self.problem("CAMT-E012", "Ntry/Sts is missing", None)
             return None
-        code_elem = self.child(sts, "Cd")
-        if code_elem is not None:  # V7+ EntryStatus1Choice
-            value = (self.text_of(code_elem) or "").strip()
-        elif len(sts):
-            prtry = self.text(sts, "Prtry")
-            self.problem("CAMT-E015", f"proprietary entry status {prtry!r} is not supported", sts)
-            return None
+        if len(sts):
+            k = _index(sts)
+            code_elem = k.get(self.n.Cd)
+            if not code_elem:  # V7+ EntryStatus1Choice with Prtry
+                prtry = self.t1(k.get(self.n.Prtry))
+                self.problem("CAMT-E015", f"proprietary entry status {prtry!r} is not supported", sts)
+                return None
+            value = (self.text_of(code_elem[0]) or "").strip()
         else:
             value = (self.text_of(sts) or "").strip()
         status = _STATUS.get(value)
@@ -995,11 +1112,17 @@ class _Reader:
         entry_indicator: CreditDebit | None,
         reversal: bool,
     ) -> Transaction:
-        amt = self.child(tx, "Amt")
-        tx_amount = self.amount(amt, "TxDtls/Amt") if amt is not None else None
-        tx_indicator = self.credit_debit(self.child(tx, "CdtDbtInd"), "TxDtls/CdtDbtInd", required=False)
-        details = self.amount_details(self.child(tx, "AmtDtls"), "TxDtls/AmtDtls")
+        n = self.n
+        k = _index(tx)
+        g = k.get
+        amt = g(n.Amt)
+        tx_amount = self.amount(amt[0], "TxDtls/Amt") if amt else None
+        ind = g(n.CdtDbtInd)
+        tx_indicator = self.credit_debit(ind[0], "TxDtls/CdtDbtInd", required=False) if ind else None
+        amt_dtls = g(n.AmtDtls)
+        details = self.amount_details(amt_dtls[0], "TxDtls/AmtDtls") if amt_dtls else None
         amount: Amount | None
+        source: TransactionAmountSource | None = None
         if tx_amount is not None:
             amount, source = tx_amount, TransactionAmountSource.TX_DETAILS
         elif details is not None and details.transaction is not None:
@@ -1008,56 +1131,84 @@ class _Reader:
             amount, source = entry_amount, TransactionAmountSource.ENTRY
         else:
             amount = None
-        refs_elem = self.child(tx, "Refs")
-        refs = TransactionRefs(
-            message_id=self.ref(refs_elem, "MsgId"),
-            account_servicer_ref=self.ref(refs_elem, "AcctSvcrRef"),
-            payment_info_id=self.ref(refs_elem, "PmtInfId"),
-            instruction_id=self.ref(refs_elem, "InstrId"),
-            end_to_end_id=self.ref(refs_elem, "EndToEndId"),
-            transaction_id=self.ref(refs_elem, "TxId"),
-            mandate_id=self.ref(refs_elem, "MndtId"),
-            uetr=self.ref(refs_elem, "UETR"),
-        )
-        parties_elem = self.child(tx, "RltdPties")
-        agents = self.child(tx, "RltdAgts")
-        debtor_iban, debtor_other = self.account_ids(self.child(parties_elem, "DbtrAcct"))
-        creditor_iban, creditor_other = self.account_ids(self.child(parties_elem, "CdtrAcct"))
-        parties = RelatedParties(
-            debtor=self.party(self.child(parties_elem, "Dbtr")),
-            debtor_iban=debtor_iban,
-            debtor_account_other=debtor_other,
-            ultimate_debtor=self.party(self.child(parties_elem, "UltmtDbtr")),
-            creditor=self.party(self.child(parties_elem, "Cdtr")),
-            creditor_iban=creditor_iban,
-            creditor_account_other=creditor_other,
-            ultimate_creditor=self.party(self.child(parties_elem, "UltmtCdtr")),
-            debtor_agent_bic=self.bic(self.child(self.child(agents, "DbtrAgt"), "FinInstnId")),
-            creditor_agent_bic=self.bic(self.child(self.child(agents, "CdtrAgt"), "FinInstnId")),
-        )
-        return_info = self.return_info(self.child(tx, "RtrInf"))
+        refs_elem = g(n.Refs)
+        if refs_elem:
+            rk = _index(refs_elem[0])
+            r1 = self.r1
+            refs = TransactionRefs(
+                message_id=r1(rk.get(n.MsgId)),
+                account_servicer_ref=r1(rk.get(n.AcctSvcrRef)),
+                payment_info_id=r1(rk.get(n.PmtInfId)),
+                instruction_id=r1(rk.get(n.InstrId)),
+                end_to_end_id=r1(rk.get(n.EndToEndId)),
+                transaction_id=r1(rk.get(n.TxId)),
+                mandate_id=r1(rk.get(n.MndtId)),
+                uetr=r1(rk.get(n.UETR)),
+            )
+        else:
+            refs = _NO_REFS
+        parties_elem = g(n.RltdPties)
+        agents = g(n.RltdAgts)
+        if parties_elem or agents:
+            pk = _index(parties_elem[0]) if parties_elem else {}
+            ak = _index(agents[0]) if agents else {}
+            debtor_iban, debtor_other = self.account_ids(_first(pk.get(n.DbtrAcct)))
+            creditor_iban, creditor_other = self.account_ids(_first(pk.get(n.CdtrAcct)))
+            parties = RelatedParties(
+                debtor=self.party(_first(pk.get(n.Dbtr))),
+                debtor_iban=debtor_iban,
+                debtor_account_other=debtor_other,
+                ultimate_debtor=self.party(_first(pk.get(n.UltmtDbtr))),
+                creditor=self.party(_first(pk.get(n.Cdtr))),
+                creditor_iban=creditor_iban,
+                creditor_account_other=creditor_other,
+                ultimate_creditor=self.party(_first(pk.get(n.UltmtCdtr))),
+                debtor_agent_bic=self._agent_bic(ak.get(n.DbtrAgt)),
+                creditor_agent_bic=self._agent_bic(ak.get(n.CdtrAgt)),
+            )
+        else:
+            parties = _NO_PARTIES
+        rtr = g(n.RtrInf)
+        return_info = self.return_info(rtr[0]) if rtr else None
         counterparty, counterparty_iban = self.counterparty(
             parties, tx_indicator or entry_indicator, reversal or return_info is not None
         )
-        rmt = self.child(tx, "RmtInf")
-        unstructured = tuple(u for u in (self.raw_text(e) for e in self.children(rmt, "Ustrd")) if u)
+
+        unstructured: tuple[str, ...] = ()
         references: list[CreditorReference] = []
         additional: list[str] = []
-        for strd in self.children(rmt, "Strd"):
-            for cri in self.children(strd, "CdtrRefInf"):
-                reference = self.creditor_reference(cri)
-                if reference is not None:
-                    references.append(reference)
-            additional.extend(t for t in (self.raw_text(e) for e in self.children(strd, "AddtlRmtInf")) if t)
+        rmt = g(n.RmtInf)
+        if rmt:
+            mk = _index(rmt[0])
+            ustrd = mk.get(n.Ustrd)
+            if ustrd:
+                unstructured = tuple(u for u in (self.raw_text(e) for e in ustrd) if u)
+            for strd in mk.get(n.Strd) or ():
+                sk = _index(strd)
+                for cri in sk.get(n.CdtrRefInf) or ():
+                    reference = self.creditor_reference(cri)
+                    if reference is not None:
+                        references.append(reference)
+                for e in sk.get(n.AddtlRmtInf) or ():
+                    text = self.raw_text(e)
+                    if text:
+                        additional.append(text)
+        chrgs = g(n.Chrgs)
+        purp = g(n.Purp)
+        purpose = None
+        if purp:
+            pk2 = _index(purp[0])
+            purpose = self.t1(pk2.get(n.Cd)) or self.t1(pk2.get(n.Prtry))
+        bk_tx_cd = g(n.BkTxCd)
         return Transaction(
             index=index,
             amount=amount,
-            amount_source=source if amount is not None else None,
+            amount_source=source,
             credit_debit=tx_indicator,
             amount_details=details,
             instructed_amount=details.instructed if details is not None else None,
             refs=refs,
-            bank_tx_code=self.bank_tx_code(self.child(tx, "BkTxCd")),
+            bank_tx_code=self.bank_tx_code(bk_tx_cd[0]) if bk_tx_cd else None,
             parties=parties,
             counterparty=counterparty,
             counterparty_iban=counterparty_iban,
@@ -1065,9 +1216,9 @@ class _Reader:
             creditor_references=tuple(references),
             remittance_additional=tuple(additional),
             return_info=return_info,
-            charges=self.charges(self.children(tx, "Chrgs"), "TxDtls/Chrgs"),
-            purpose=self.text(tx, "Purp", "Cd") or self.text(tx, "Purp", "Prtry"),
-            additional_info=self.raw_text(self.child(tx, "AddtlTxInf")),
+            charges=self.charges(chrgs, "TxDtls/Chrgs") if chrgs else None,
+            purpose=purpose,
+            additional_info=self.raw_text(_first(g(n.AddtlTxInf))),
             origin=Origin(self.source, _line(tx), path),
         )
 
