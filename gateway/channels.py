@@ -101,9 +101,10 @@ class Channels:
         _, error = self._events.get(channel, (None, None))
         self._events[channel] = (at, error)
 
-    def failed(self, channel: str, at: datetime, error: str) -> None:
+    def failed(self, channel: str, at: datetime, error: Exception) -> None:
         success, _ = self._events.get(channel, (None, None))
-        self._events[channel] = (success, (at, error[:2000]))
+        # The class name says what kind of failure at a glance (HostKeyMismatch, TransportTimeout).
+        self._events[channel] = (success, (at, f"{type(error).__name__}: {error}"[:2000]))
 
     def flush_health(self, session: Session, worker: str) -> None:
         """Write what happened since the last flush into ChannelHealth (caller commits)."""

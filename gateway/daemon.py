@@ -26,6 +26,7 @@ from typing import Any, TextIO
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
+import gateway.schema  # noqa: F401  -- every mapped class, so the ORM can resolve foreign keys
 from config.directory import Configuration
 from gateway.channels import ChannelHealth, Channels, channel_config
 from gateway.claims import CommitHooks, WorkerLock, aware, utcnow, worker_id

@@ -152,7 +152,7 @@ class InboundWork:
                     time.sleep(transport.settle_seconds + 0.05)
                     listing = transport.list(route.folder, route.route.pattern)
             except TransportError as error:
-                self.channels.failed(route.channel, self.clock(), str(error))
+                self.channels.failed(route.channel, self.clock(), error)
                 log.error(
                     "poll failed",
                     extra={
@@ -302,7 +302,7 @@ class InboundWork:
             self._settle(row, lease, RemoteState.GONE, str(error), done=True)
             return False
         except TransportError as error:
-            self.channels.failed(route.channel, self.clock(), str(error))
+            self.channels.failed(route.channel, self.clock(), error)
             self._settle(row, lease, RemoteState.QUEUED, str(error), retry=True)
             return False
         self.channels.succeeded(route.channel, self.clock())
@@ -367,7 +367,7 @@ class InboundWork:
             self._settle(row, lease, RemoteState.INGESTED, f"cannot archive: {error}", retry=True)
             return
         except TransportError as error:
-            self.channels.failed(route.channel, self.clock(), str(error))
+            self.channels.failed(route.channel, self.clock(), error)
             self._settle(row, lease, RemoteState.INGESTED, str(error), retry=True)
             return
         crashpoint("after_rename")

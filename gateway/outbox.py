@@ -53,6 +53,8 @@ log = logging.getLogger("arbridge.outbox")
 
 #: Failures that mean "we could not ask the server", not "the server said something odd".
 UNREACHABLE = (TransportTimeout, ConnectionLost, HostKeyUnknown, HostKeyMismatch, AuthenticationFailed)
+#: Failures before any session existed: nothing can have been sent.
+NEVER_CONNECTED = (HostKeyUnknown, HostKeyMismatch, AuthenticationFailed)
 MAX_BACKOFF = timedelta(minutes=15)
 
 
@@ -84,6 +86,7 @@ class OutboundFile(Leased, Base):
     size: Mapped[int]
     sha256: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16))
+    #: How many times a worker took it up: uploads, and checks after an interrupted one.
     attempts: Mapped[int] = mapped_column(default=0)
     #: Not sent before this (the route's delivery time, or a retry's back-off).
     not_before: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -246,11 +249,9 @@ class Outbox:
     def _drain(self, state: OutboundState, handle: Callable[[OutboundFile, Lease], None]) -> None:
         while not self.stopping():
             now = self.clock()
-            values: dict[str, object] = {"updated_at": now}
+            values: dict[str, object] = {"updated_at": now, "attempts": OutboundFile.attempts + 1}
             if state is OutboundState.QUEUED:
-                values.update(
-                    state=OutboundState.SENDING.value, sending_at=now, attempts=OutboundFile.attempts + 1
-                )
+                values.update(state=OutboundState.SENDING.value, sending_at=now)
             with self.sessions() as session, session.begin():
                 leases = claim(
                     session,
@@ -298,7 +299,7 @@ class Outbox:
         try:
             found = transport.stat(row.remote_folder, row.remote_name)
         except UNREACHABLE as error:
-            self.channels.failed(row.channel, self.clock(), str(error))
+            self.channels.failed(row.channel, self.clock(), error)
             self._finish(row, lease, OutboundState.SENDING, f"cannot ask the server yet: {error}", retry=True)
             return
         except TransportError as error:
@@ -341,9 +342,15 @@ class Outbox:
         except FileNotFoundError as error:
             self._finish(row, lease, OutboundState.FAILED, f"the spool file is gone: {error}")
             return
+        except NEVER_CONNECTED as error:
+            # Refused before a session existed: nothing of this attempt was sent, and an earlier
+            # attempt (if any) was found absent by the stat that led here. Simply queued again.
+            self.channels.failed(row.channel, self.clock(), error)
+            self._finish(row, lease, OutboundState.QUEUED, str(error), retry=True)
+            return
         except TransportError as error:
             # The rename may or may not have happened: stay `sending`; the stat decides next time.
-            self.channels.failed(row.channel, self.clock(), str(error))
+            self.channels.failed(row.channel, self.clock(), error)
             self._finish(row, lease, OutboundState.SENDING, str(error), retry=True)
             return
         crashpoint("after_upload_before_sent")

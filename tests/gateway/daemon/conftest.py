@@ -9,6 +9,7 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -142,3 +143,15 @@ def folder_setup(tmp_path: Path) -> Callable[..., Setup]:
         )
 
     return make
+
+
+def load_worker(root: Path, **kwargs: object) -> Any:
+    """An in-process Worker on the configuration at ``root`` (its database migrated)."""
+    from config.directory import load_configuration
+    from gateway.daemon import Worker
+    from gateway.db import ensure_schema, make_engine
+
+    config = load_configuration(root)
+    engine = make_engine(config.database_url())
+    ensure_schema(engine)
+    return Worker(config, engine, **kwargs)  # type: ignore[arg-type]
