@@ -1,0 +1,397 @@
+"""The cash-application run: decide each open receipt with the engine, persist the decision
+through the receivables services, keep the recommendations of what it will not decide alone.
+
+Per receipt, in receipt-date order, inside a SAVEPOINT (nothing is ever half-applied
+within a receipt):
+
+1. the engine decides (``MatchingEngine.decide`` over a ``DbLedgerView``);
+2. an APPLIED / PARTIALLY_APPLIED decision is carried out as ``ENGINE_ACTOR``: the payer
+   identified (``applications.identify``), each application made with its discount and
+   write-off (``applications.apply``, credit memos first), rule, score and evidence on
+   every row. A write-off above the engine's approval limit (approvals.yaml: the company
+   policy's ``receipt_write_off``, or user "engine"'s own) is never taken: the receipt
+   stays RECOMMENDED with that proposal ranked first. A refusal by the services (a
+   dispute holds the amount, a period is closed) likewise leaves a recommendation;
+3. otherwise the receipt is posted: unapplied under a payer identified by IBAN or
+   reference, else unidentified (a name alone identifies no one);
+4. the decision and up to five ranked recommendations are stored (``match_decisions``,
+   ``match_recommendations``), replacing those of an earlier run.
+
+Which receipts: unidentified or unapplied, not reversed, with nothing applied, put on
+account or refunded yet (ever: an application a person undid is not redone). Running
+twice therefore applies nothing twice; a receipt left to a person is decided again
+(new invoices may have arrived) and gets fresh recommendations.
+
+``run`` works in the caller's session and never commits; ``run_batches`` takes a session
+factory and commits every ``batch_size`` receipts, so a crash loses at most a batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, exists, insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from ar import applications
+from ar.applications import ENGINE_ACTOR, ApplicationStatus, MadeBy, ReceivableApplication, Setup
+from ar.cashapp.rules import profile_rule_sets
+from ar.cashapp.tables import MatchDecision, MatchRecommendation
+from ar.cashapp.view import DbLedgerView, index_customer_names, index_open_items
+from ar.errors import ArError
+from ar.matching.engine import MatchingEngine
+from ar.matching.model import (
+    CustomerFacts,
+    Decision,
+    Evidence,
+    IdentifiedBy,
+    Outcome,
+    ReceiptFacts,
+    Recommendation,
+)
+from ar.matching.rules import ReferenceOptions
+from ar.money import Money
+from ar.receipts import Receipt, ReceiptStatus
+from config.approvals import DocumentType
+
+BATCH_SIZE = 500
+#: Statuses of rows that mean someone decided where (part of) the money went.
+DECIDED = (
+    ApplicationStatus.APPLIED.value,
+    ApplicationStatus.ON_ACCOUNT.value,
+    ApplicationStatus.ACTIVITY.value,
+)
+_TRUSTED = (IdentifiedBy.IBAN, IdentifiedBy.REFERENCE)
+
+
+@dataclass
+class RunSummary:
+    """What a run did; ``as_dict`` is the ``match run --json`` output."""
+
+    receipts: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    applications: int = 0
+    #: Applications the engine proposed but did not make: a write-off above its approval limit.
+    held_for_approval: int = 0
+    #: Decisions the receivables services refused (recorded as recommendations, with the reason).
+    refused: int = 0
+    #: Receipts that could not even be posted (closed period ...), left recorded.
+    errors: list[str] = field(default_factory=list)
+    indexed_items: int = 0
+    indexed_customers: int = 0
+
+    @property
+    def automation_rate(self) -> float:
+        done = self.outcomes[Outcome.APPLIED.value]
+        return done / self.receipts if self.receipts else 0.0
+
+    def add(self, other: RunSummary) -> None:
+        self.receipts += other.receipts
+        self.outcomes.update(other.outcomes)
+        self.applications += other.applications
+        self.held_for_approval += other.held_for_approval
+        self.refused += other.refused
+        self.errors += other.errors
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "receipts": self.receipts,
+            "outcomes": {o.value: self.outcomes[o.value] for o in Outcome},
+            "applications": self.applications,
+            "held_for_approval": self.held_for_approval,
+            "refused": self.refused,
+            "errors": list(self.errors),
+            "automation_rate": round(self.automation_rate, 4),
+            "indexed_items": self.indexed_items,
+            "indexed_customers": self.indexed_customers,
+        }
+
+
+def receipt_facts(receipt: Receipt) -> ReceiptFacts:
+    """What the engine knows of a receipt (its whole amount: only receipts with nothing decided run)."""
+    return ReceiptFacts(
+        receipt_id=str(receipt.id),
+        amount=receipt.amount.amount,
+        currency=receipt.currency,
+        receipt_date=receipt.receipt_date,
+        debtor_iban=receipt.payer_iban,
+        debtor_name=receipt.payer_name,
+        remittance_lines=tuple(json.loads(receipt.remittance or "[]")),
+        structured_references=tuple(json.loads(receipt.references or "[]")),
+        end_to_end_id=receipt.end_to_end_id,
+    )
+
+
+def _undecided() -> Any:
+    return ~exists().where(
+        ReceivableApplication.receipt_id == Receipt.id, ReceivableApplication.status.in_(DECIDED)
+    )
+
+
+def open_receipt_ids(
+    session: Session, receipt_ids: Iterable[int] | None = None, *, since: date | None = None
+) -> list[int]:
+    """Receipts the engine may decide, oldest first (see the module docstring)."""
+    stmt = select(Receipt.id).where(
+        Receipt.status.in_([ReceiptStatus.UNIDENTIFIED.value, ReceiptStatus.UNAPPLIED.value]), _undecided()
+    )
+    if since is not None:
+        stmt = stmt.where(Receipt.receipt_date >= since)
+    stmt = stmt.order_by(Receipt.receipt_date, Receipt.id)
+    if receipt_ids is None:
+        return list(session.scalars(stmt))
+    wanted = set(receipt_ids)
+    return [i for i in session.scalars(stmt) if i in wanted] if wanted else []
+
+
+def _chunks(values: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+class CashApplication:
+    """Decides and persists receipts with one engine and one configuration."""
+
+    def __init__(self, engine: MatchingEngine, setup: Setup, *, default_rule_set: str = "default") -> None:
+        self.engine = engine
+        self.setup = setup
+        self.default_rule_set = default_rule_set
+        names = {*profile_rule_sets(setup.ar.profiles).values(), default_rule_set}
+        sets = [engine.rule_set_for(CustomerFacts("", "", "", profile=name)) for name in sorted(names)]
+        options: list[ReferenceOptions] = list(dict.fromkeys(s.references for s in sets))
+        self.reference_options = tuple(options)
+
+    def new_view(self, session: Session) -> DbLedgerView:
+        return DbLedgerView(session, profile_rule_sets(self.setup.ar.profiles), self.default_rule_set)
+
+    # -- one transaction ------------------------------------------------------------
+    def run(
+        self,
+        session: Session,
+        *,
+        now: datetime,
+        receipt_ids: Iterable[int] | None = None,
+        view: DbLedgerView | None = None,
+        index: bool = True,
+    ) -> RunSummary:
+        """Decide the open receipts (or those of ``receipt_ids``) in the caller's session; no commit."""
+        summary = RunSummary()
+        if index:
+            summary.indexed_items = index_open_items(session)
+            summary.indexed_customers = index_customer_names(session)
+        ids = open_receipt_ids(session, receipt_ids)
+        view = view or self.new_view(session)
+        for chunk in _chunks(ids, BATCH_SIZE):
+            summary.add(self.decide_batch(session, chunk, view=view, now=now))
+        return summary
+
+    def decide_batch(
+        self, session: Session, receipt_ids: Sequence[int], *, view: DbLedgerView, now: datetime
+    ) -> RunSummary:
+        summary = RunSummary()
+        receipts = list(
+            session.scalars(
+                select(Receipt)
+                .where(Receipt.id.in_(receipt_ids), _undecided())
+                .order_by(Receipt.receipt_date, Receipt.id)
+            )
+        )
+        receipts = [
+            r
+            for r in receipts
+            if r.status in (ReceiptStatus.UNIDENTIFIED.value, ReceiptStatus.UNAPPLIED.value)
+        ]
+        facts = [receipt_facts(r) for r in receipts]
+        view.prefetch(facts, self.reference_options)
+        for receipt, fact in zip(receipts, facts, strict=True):
+            decision = self.engine.decide(fact, view)
+            changed = self.persist(session, receipt, decision, now=now, summary=summary)
+            if changed:
+                view.refresh(changed)
+        return summary
+
+    # -- one receipt -------------------------------------------------------------------
+    def persist(
+        self, session: Session, receipt: Receipt, decision: Decision, *, now: datetime, summary: RunSummary
+    ) -> list[str]:
+        """Carry out one decision; the ids of the open items it changed."""
+        summary.receipts += 1
+        held: list[str] = []
+        if decision.applications:
+            held = self._reasons_to_hold(receipt, decision)
+        changed: list[str] = []
+        if decision.applications and not held:
+            savepoint = session.begin_nested()
+            try:
+                changed = self._apply(session, receipt, decision, now=now)
+                savepoint.commit()
+            except ArError as exc:
+                savepoint.rollback()
+                session.expire_all()
+                summary.refused += 1
+                held = [f"refused:{exc}"]
+            else:
+                summary.applications += len(changed)
+        if held:
+            decision = _as_recommendation(decision, held)
+            if not held[0].startswith("refused:"):
+                summary.held_for_approval += 1
+        if not changed:
+            try:
+                with session.begin_nested():
+                    self._post(session, receipt, decision, now=now)
+            except ArError as exc:
+                session.expire_all()
+                summary.errors.append(f"receipt {receipt.id}: {exc}")
+        self._record(session, receipt.id, decision, now=now)
+        summary.outcomes[decision.outcome.value] += 1
+        return changed
+
+    def _reasons_to_hold(self, receipt: Receipt, decision: Decision) -> list[str]:
+        reasons = []
+        if receipt.customer_id is not None and decision.customer_id != str(receipt.customer_id):
+            reasons.append(f"payer_differs_from_receipt_customer:{receipt.customer_id}")
+        limit = self.setup.approvals.limit(ENGINE_ACTOR, DocumentType.RECEIPT_WRITE_OFF, receipt.currency)
+        for app in decision.applications:
+            if app.write_off > limit:
+                reasons.append(f"write_off_above_approval_limit:{app.trx_number}:{app.write_off}>{limit}")
+        return reasons
+
+    def _apply(self, session: Session, receipt: Receipt, decision: Decision, *, now: datetime) -> list[str]:
+        assert decision.customer_id is not None and decision.evidence is not None
+        evidence = {
+            **decision.evidence.as_dict(),
+            "rule_set": decision.rule_set,
+            "outcome": decision.outcome.value,
+        }
+        if receipt.customer_id is None:
+            applications.identify(
+                session,
+                receipt.id,
+                int(decision.customer_id),
+                how=decision.identified_by.value,
+                setup=self.setup,
+                actor=ENGINE_ACTOR,
+                now=now,
+                evidence={"rule": decision.rule, "score": decision.score},
+                made_by=MadeBy.ENGINE,
+            )
+        cur = receipt.currency
+        changed = []
+        for app in sorted(decision.applications, key=lambda a: (a.amount >= 0, a.item_id)):
+            applications.apply(
+                session,
+                receipt.id,
+                int(app.item_id),
+                Money.of(app.amount, cur),
+                discount=Money.of(app.discount, cur),
+                write_off=Money.of(app.write_off, cur),
+                rule=decision.rule or "engine",
+                score=Decimal(decision.score),
+                evidence=evidence,
+                setup=self.setup,
+                actor=ENGINE_ACTOR,
+                now=now,
+                made_by=MadeBy.ENGINE,
+            )
+            changed.append(app.item_id)
+        return changed
+
+    def _post(self, session: Session, receipt: Receipt, decision: Decision, *, now: datetime) -> None:
+        if receipt.customer_id is None and decision.customer_id and decision.identified_by in _TRUSTED:
+            applications.identify(
+                session,
+                receipt.id,
+                int(decision.customer_id),
+                how=decision.identified_by.value,
+                setup=self.setup,
+                actor=ENGINE_ACTOR,
+                now=now,
+                evidence={"outcome": decision.outcome.value},
+                made_by=MadeBy.ENGINE,
+            )
+        applications.post_receipt(session, receipt.id, setup=self.setup, actor=ENGINE_ACTOR, now=now)
+
+    def _record(self, session: Session, receipt_id: int, decision: Decision, *, now: datetime) -> None:
+        evidence = decision.evidence.as_dict() if decision.evidence else {}
+        row = session.get(MatchDecision, receipt_id)
+        if row is None:
+            row = MatchDecision(receipt_id=receipt_id)
+            session.add(row)
+        row.outcome = decision.outcome.value
+        row.rule_set = decision.rule_set
+        row.rule = decision.rule
+        row.score = decision.score
+        row.customer_id = int(decision.customer_id) if decision.customer_id else None
+        row.identified_by = decision.identified_by.value
+        row.evidence = json.dumps(evidence, sort_keys=True)
+        row.decided_at = now
+        session.execute(delete(MatchRecommendation).where(MatchRecommendation.receipt_id == receipt_id))
+        if decision.recommendations:
+            session.execute(
+                insert(MatchRecommendation),
+                [
+                    {
+                        "receipt_id": receipt_id,
+                        "rank": rank,
+                        "score": r.score,
+                        "rule": r.rule,
+                        "applications": json.dumps([a.as_dict() for a in r.applications]),
+                        "evidence": json.dumps(r.evidence.as_dict(), sort_keys=True),
+                        "created_at": now,
+                    }
+                    for rank, r in enumerate(decision.recommendations, start=1)
+                ],
+            )
+
+
+def _as_recommendation(decision: Decision, reasons: Sequence[str]) -> Decision:
+    """The decision with its applications turned into the top recommendation, for a person."""
+    evidence = decision.evidence or Evidence(decision.identified_by, decision.customer_id)
+    evidence = dataclasses.replace(evidence, notes=(*evidence.notes, *reasons))
+    top = Recommendation(decision.applications, decision.score, decision.rule or "engine", evidence)
+    return dataclasses.replace(
+        decision,
+        outcome=Outcome.RECOMMENDED,
+        applications=(),
+        evidence=evidence,
+        recommendations=(top, *decision.recommendations)[:5],
+        unapplied=decision.unapplied + sum((a.amount for a in decision.applications), Decimal(0)),
+    )
+
+
+def run_batches(
+    sessions: sessionmaker[Session],
+    cash_application: CashApplication,
+    *,
+    now: Callable[[], datetime],
+    receipt_ids: Iterable[int] | None = None,
+    batch_size: int = BATCH_SIZE,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunSummary:
+    """Index, then decide in transactions of ``batch_size`` receipts, each committed."""
+    summary = RunSummary()
+    with sessions() as session, session.begin():
+        summary.indexed_items = index_open_items(session)
+        summary.indexed_customers = index_customer_names(session)
+        ids = open_receipt_ids(session, receipt_ids)
+    view: DbLedgerView | None = None
+    done = 0
+    for chunk in _chunks(ids, batch_size):
+        with sessions() as session, session.begin():
+            if view is None:
+                view = cash_application.new_view(session)
+            view.bind(session)
+            view.clear_items()
+            summary.add(cash_application.decide_batch(session, chunk, view=view, now=now()))
+        done += len(chunk)
+        if progress is not None:
+            progress(done, len(ids))
+    return summary
