@@ -802,7 +802,7 @@ class _Reader:
         if compact.startswith("RF") and code in (None, "SCOR"):
             kind = ReferenceKind.RF
             valid = rf_reference_is_valid(compact)
-        elif (proprietary or "").upper() in ("QRR", "ESR", "ISR") or (
+        elif (proprietary or "").upper().split(" ", 1)[0] in ("QRR", "ESR", "ISR") or (
             code is None and proprietary is None and _DIGITS27.fullmatch(compact)
         ):
             kind = ReferenceKind.QRR

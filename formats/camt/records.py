@@ -55,7 +55,7 @@ class BalanceType(StrEnum):
 
 class ReferenceKind(StrEnum):
     RF = "RF"  # ISO 11649 creditor reference (Tp/CdOrPrtry/Cd SCOR, value RF..), check digits verified
-    QRR = "QRR"  # Swiss QR reference / ESR-ISR: 27 digits, mod-10 recursive check digit
+    QRR = "QRR"  # Swiss QR reference / ESR-ISR (Prtry "QRR", "ESR", "ISR Reference"): 27 digits, mod-10 check
     SCOR = "SCOR"  # structured communication reference, not RF (e.g. Belgian OGM)
     OTHER_CODE = "CODE"  # another DocumentType3Code (RADM, RPIN, FXDR, DISP, PUOR)
     PROPRIETARY = "PRTRY"  # Tp/CdOrPrtry/Prtry

@@ -372,6 +372,13 @@ def test_repeated_unstructured_remittance_is_a_list() -> None:
             True,
         ),
         ("<Tp><CdOrPrtry><Prtry>ESR</Prtry></CdOrPrtry></Tp>", "12345", ReferenceKind.QRR, False, True),
+        (
+            "<Tp><CdOrPrtry><Prtry>ISR Reference</Prtry></CdOrPrtry></Tp>",
+            "210000000003139471430009017",
+            ReferenceKind.QRR,
+            True,
+            False,
+        ),
         ("", "210000000003139471430009017", ReferenceKind.QRR, True, False),
         (
             "<Tp><CdOrPrtry><Cd>SCOR</Cd></CdOrPrtry></Tp>",
