@@ -17,6 +17,7 @@ A file with invalid rows imports nothing (ImportRejected lists every problem); w
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -212,7 +213,9 @@ def import_customers(
         raise ImportRejected(tuple(problems))
     parsed: list[CustomerRow] = []
     seen: dict[str, int] = {}
+    any_line: dict[str, int] = {}
     for row in rows:
+        any_line.setdefault(row.get("customer_number"), row.line)
         customer = _parse(row, profiles, problems, file)
         if customer is None:
             continue
@@ -262,7 +265,9 @@ def import_customers(
         changed = False
         for number, c in list(good.items()):
             if c.parent_number and c.parent_number not in good and c.parent_number not in existing:
-                where = f" (line {seen[c.parent_number]} is invalid)" if c.parent_number in seen else ""
+                where = (
+                    f" (line {any_line[c.parent_number]} is invalid)" if c.parent_number in any_line else ""
+                )
                 problems.append(
                     RowProblem(
                         file, c.line, "parent_number", f"customer {c.parent_number} does not exist{where}"
@@ -300,61 +305,105 @@ def _write(
     created = updated = unchanged = 0
     changes: dict[str, dict[str, list[Any]]] = {}
     new: list[Customer] = []
-    for row in rows:
-        customer = existing.get(row.number)
-        diff: dict[str, list[Any]] = {}
-        if customer is None:
-            customer = Customer(number=row.number, active=True, created_at=now, updated_at=now)
-            session.add(customer)
-            new.append(customer)
-            existing[row.number] = customer
-        for name in _FIELDS:
-            column = _OPTIONAL_COLUMN.get(name)
-            if column is not None and column not in columns and customer.id is not None:
-                continue  # the file does not speak of this field: leave it alone
-            value = getattr(row, name)
-            before = getattr(customer, name)
-            if before != value:
-                diff[name] = [before, value]
-                setattr(customer, name, value)
-        changes[row.number] = diff
+    with session.no_autoflush:
+        for row in rows:
+            customer = existing.get(row.number)
+            diff: dict[str, list[Any]] = {}
+            if customer is None:
+                customer = Customer(number=row.number, active=True, created_at=now, updated_at=now)
+                session.add(customer)
+                new.append(customer)
+                existing[row.number] = customer
+            for name in _FIELDS:
+                column = _OPTIONAL_COLUMN.get(name)
+                if column is not None and column not in columns and customer.id is not None:
+                    continue  # the file does not speak of this field: leave it alone
+                value = getattr(row, name)
+                before = getattr(customer, name)
+                if before != value:
+                    diff[name] = [before, value]
+                    setattr(customer, name, value)
+            changes[row.number] = diff
     session.flush()  # ids of the new customers, for relationships, accounts and mandates
+    known = _Known.load(
+        session, [existing[r.number].id for r in rows], [r.mandate_id for r in rows if r.mandate_id]
+    )
     new_numbers = {c.number for c in new}
-    for row in rows:
-        customer = existing[row.number]
-        diff = changes[row.number]
-        if "iban" in columns:
-            _sync_accounts(session, customer, row, diff)
-        if "parent_number" in columns:
-            _sync_parent(session, customer, row, existing, diff)
-        if row.mandate_id:
-            _sync_mandate(session, customer, row, diff)
-        if row.number in new_numbers:
-            created += 1
-            action = "created"
-        elif diff:
-            updated += 1
-            customer.updated_at = now
-            action = "updated"
-        else:
-            unchanged += 1
-            continue
-        audit.record(
-            session, actor=actor, entity="customer", entity_id=row.number, action=action, details=diff, at=now
-        )
+    with session.no_autoflush:
+        for row in rows:
+            customer = existing[row.number]
+            diff = changes[row.number]
+            if "iban" in columns:
+                _sync_accounts(session, known, customer, row, diff)
+            if "parent_number" in columns:
+                _sync_parent(session, known, customer, row, existing, diff)
+            if row.mandate_id:
+                _sync_mandate(session, known, customer, row, diff)
+            if row.number in new_numbers:
+                created += 1
+                action = "created"
+            elif diff:
+                updated += 1
+                customer.updated_at = now
+                action = "updated"
+            else:
+                unchanged += 1
+                continue
+            audit.record(
+                session,
+                actor=actor,
+                entity="customer",
+                entity_id=row.number,
+                action=action,
+                details=diff,
+                at=now,
+            )
     session.flush()
     return created, updated, unchanged
 
 
+@dataclass
+class _Known:
+    """Bank accounts, payer relationships and mandates of the customers in the file, loaded at once."""
+
+    accounts: dict[int, dict[str, CustomerBankAccount]]
+    relationships: dict[int, list[CustomerRelationship]]
+    numbers: dict[int, str]
+    mandates: dict[str, Mandate]
+
+    @classmethod
+    def load(cls, session: Session, customer_ids: list[int], mandate_ids: list[str]) -> _Known:
+        known = cls(defaultdict(dict), defaultdict(list), {}, {})
+        ids = sorted(set(customer_ids))
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            for account in session.scalars(
+                select(CustomerBankAccount).where(CustomerBankAccount.customer_id.in_(chunk))
+            ):
+                known.accounts[account.customer_id][account.iban] = account
+            for relationship in session.scalars(
+                select(CustomerRelationship).where(CustomerRelationship.customer_id.in_(chunk))
+            ):
+                known.relationships[relationship.customer_id].append(relationship)
+        payer_ids = sorted({r.payer_id for rs in known.relationships.values() for r in rs})
+        for start in range(0, len(payer_ids), _CHUNK):
+            chunk = payer_ids[start : start + _CHUNK]
+            known.numbers.update(
+                (number_id, number)
+                for number_id, number in session.execute(
+                    select(Customer.id, Customer.number).where(Customer.id.in_(chunk))
+                )
+            )
+        for mandate_chunk in _chunks(sorted(set(mandate_ids))):
+            for mandate in session.scalars(select(Mandate).where(Mandate.mandate_id.in_(mandate_chunk))):
+                known.mandates[mandate.mandate_id] = mandate
+        return known
+
+
 def _sync_accounts(
-    session: Session, customer: Customer, row: CustomerRow, diff: dict[str, list[Any]]
+    session: Session, known: _Known, customer: Customer, row: CustomerRow, diff: dict[str, list[Any]]
 ) -> None:
-    current = {
-        a.iban: a
-        for a in session.scalars(
-            select(CustomerBankAccount).where(CustomerBankAccount.customer_id == customer.id)
-        )
-    }
+    current = known.accounts.get(customer.id, {})
     before = sorted(current)
     for iban in row.ibans:
         account = current.get(iban)
@@ -377,36 +426,37 @@ def _sync_accounts(
 
 def _sync_parent(
     session: Session,
+    known: _Known,
     customer: Customer,
     row: CustomerRow,
     existing: dict[str, Customer],
     diff: dict[str, list[Any]],
 ) -> None:
-    current = session.scalars(
-        select(CustomerRelationship).where(CustomerRelationship.customer_id == customer.id)
-    ).all()
-    before = [
-        {"number": payer.number, "reciprocal": r.reciprocal}
-        for r in current
-        if (payer := session.get(Customer, r.payer_id)) is not None
-    ]
+    current = known.relationships.get(customer.id, [])
+    before = [{"number": known.numbers.get(r.payer_id), "reciprocal": r.reciprocal} for r in current]
     parent = existing.get(row.parent_number) if row.parent_number else None
     wanted = [{"number": parent.number, "reciprocal": row.reciprocal}] if parent is not None else []
     if before == wanted:
         return
+    keep = None
     for relationship in current:
-        session.delete(relationship)
-    session.flush()
-    if parent is not None:
+        if parent is not None and relationship.payer_id == parent.id:
+            relationship.reciprocal = row.reciprocal
+            keep = relationship
+        else:
+            session.execute(delete(CustomerRelationship).where(CustomerRelationship.id == relationship.id))
+    if parent is not None and keep is None:
         session.add(
             CustomerRelationship(payer_id=parent.id, customer_id=customer.id, reciprocal=row.reciprocal)
         )
     diff["parent"] = [before[0] if before else None, wanted[0] if wanted else None]
 
 
-def _sync_mandate(session: Session, customer: Customer, row: CustomerRow, diff: dict[str, list[Any]]) -> None:
+def _sync_mandate(
+    session: Session, known: _Known, customer: Customer, row: CustomerRow, diff: dict[str, list[Any]]
+) -> None:
     assert row.mandate_id is not None and row.mandate_signed is not None
-    mandate = session.scalars(select(Mandate).where(Mandate.mandate_id == row.mandate_id)).one_or_none()
+    mandate = known.mandates.get(row.mandate_id)
     iban = row.ibans[0]
     if mandate is None:
         session.add(

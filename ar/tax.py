@@ -17,10 +17,10 @@ Money(amount=Decimal('75'), currency='JPY')
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from ar.errors import ValidationError
-from ar.money import Money
+from ar.money import Money, exponent
 
 #: Tax rates are percentages between these bounds.
 MAX_RATE = Decimal(100)
@@ -45,6 +45,23 @@ def check_rate(rate: Decimal) -> Decimal:
 def line_amounts(quantity: Decimal, unit_price: Decimal, rate: Decimal, currency: str) -> LineAmounts:
     """Net and tax of one line, each rounded half-up to the currency's exponent (the rule above)."""
     check_rate(rate)
-    net = Money.rounded(quantity * unit_price, currency)
-    tax = Money.rounded(net.amount * rate / 100, currency)
-    return LineAmounts(net, tax)
+    net, tax = line_minor(quantity, unit_price, rate, currency)
+    return LineAmounts(Money.from_minor(net, currency), Money.from_minor(tax, currency))
+
+
+_QUANTA: dict[str, tuple[Decimal, int]] = {}
+
+
+def line_minor(quantity: Decimal, unit_price: Decimal, rate: Decimal, currency: str) -> tuple[int, int]:
+    """The same rule in integer minor units, for the bulk import (no Money objects per line).
+
+    The rate is not checked here: callers validate it once per distinct value.
+    """
+    quantum = _QUANTA.get(currency)
+    if quantum is None:
+        exp = exponent(currency)
+        quantum = _QUANTA[currency] = (Decimal(1).scaleb(-exp), exp)
+    step, exp = quantum
+    net = (quantity * unit_price).quantize(step, rounding=ROUND_HALF_UP)
+    tax = (net * rate / 100).quantize(step, rounding=ROUND_HALF_UP)
+    return int(net.scaleb(exp)), int(tax.scaleb(exp))

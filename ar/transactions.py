@@ -39,13 +39,14 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
-from typing import Any
+from decimal import Decimal, InvalidOperation
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from ar import audit, ledger, numbering, periods, terms
+from ar.db import Base
 from ar.errors import ArError, DuplicateError, PeriodClosedError, ValidationError
 from ar.model import (
     Customer,
@@ -61,7 +62,7 @@ from ar.model import (
 from ar.money import Money, is_currency
 from ar.rows import ImportRejected, RowError, RowProblem, SourceRow, header_problems, iso_date, text
 from ar.rows import decimal as decimal_field
-from ar.tax import check_rate, line_amounts
+from ar.tax import MAX_RATE, check_rate, line_amounts, line_minor
 from config.ar import ArConfig, CreditMethod
 
 REQUIRED_COLUMNS = frozenset({"source_ref", "customer_number", "trx_date", "quantity", "unit_price"})
@@ -144,8 +145,90 @@ class _Parser:
         self.customers = customers
         self.default_rate = config.autoinvoice.default_tax_rate
         self.default_currency = config.autoinvoice.default_currency
+        self._dates: dict[str, date] = {}
+        self._rates: dict[str, Decimal] = {}
 
     def parse(self, row: SourceRow, problems: list[RowProblem]) -> Line | None:
+        """The line, or None after adding every problem of the row to `problems`."""
+        try:
+            line = self._fast(row.values, row.line)
+        except (InvalidOperation, ValueError, TypeError, AttributeError):
+            line = None
+        return line if line is not None else self._full(row, problems)
+
+    def _fast(self, v: Mapping[str, str], line_no: int) -> Line | None:
+        """The common case, without building errors: None when anything is unusual (then `_full`
+        runs the same checks field by field and says what is wrong)."""
+        source_ref = (v.get("source_ref") or "").strip()
+        customer_number = (v.get("customer_number") or "").strip()
+        if not source_ref or len(source_ref) > 120 or customer_number not in self.customers:
+            return None
+        trx_number = (v.get("trx_number") or "").strip() or None
+        order_number = (v.get("order_number") or "").strip() or None
+        credited = (v.get("credited_trx") or "").strip() or None
+        description = (v.get("description") or "").strip()
+        if (
+            (trx_number and len(trx_number) > 40)
+            or (order_number and len(order_number) > 40)
+            or (credited and len(credited) > 40)
+            or len(description) > 240
+        ):
+            return None
+        trx_type = ((v.get("trx_type") or "").strip() or "INV").upper()
+        if trx_type not in EVENTS:
+            return None
+        day_text = (v.get("trx_date") or "").strip()
+        trx_date = self._dates.get(day_text)
+        if trx_date is None:
+            trx_date = self._dates[day_text] = date.fromisoformat(day_text)
+        quantity = Decimal(v["quantity"].strip())
+        unit_price = Decimal(v["unit_price"].strip())
+        if (
+            not quantity.is_finite()
+            or not unit_price.is_finite()
+            or quantity == 0
+            or unit_price < 0
+            or abs(quantity.adjusted()) > 15
+            or abs(unit_price.adjusted()) > 15
+        ):
+            return None
+        currency = ((v.get("currency") or "").strip() or self.default_currency or "").upper()
+        rate_text = (v.get("tax_rate") or "").strip()
+        rate = self._rates.get(rate_text)
+        if rate is None:
+            rate = self.default_rate if not rate_text else Decimal(rate_text)
+            if not rate.is_finite() or rate < 0 or rate > MAX_RATE:
+                return None
+            self._rates[rate_text] = rate
+        if not is_currency(currency):
+            return None
+        if quantity < 0 or trx_type == "CM":
+            trx_type = "CM"
+            quantity = -abs(quantity)
+        elif credited:
+            return None
+        net, tax = line_minor(quantity, unit_price, rate, currency)
+        if net + tax == 0:
+            return None
+        return Line(
+            line_no,
+            source_ref,
+            customer_number,
+            trx_number,
+            trx_type,
+            order_number,
+            trx_date,
+            description,
+            quantity,
+            unit_price,
+            currency,
+            rate,
+            credited,
+            net,
+            tax,
+        )
+
+    def _full(self, row: SourceRow, problems: list[RowProblem]) -> Line | None:
         errors: list[RowError] = []
 
         def take(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -789,11 +872,11 @@ class _Writer:
             for line in lines:
                 line["journal_id"] = journal_id
                 flat_lines.append(line)
-        session.execute(insert(Transaction), trx_rows)
-        session.execute(insert(TransactionLine), line_rows)
-        session.execute(insert(PaymentSchedule), schedule_rows)
-        session.execute(insert(Journal), journals)
-        session.execute(insert(JournalLine), flat_lines)
+        _bulk_insert(session, Transaction, trx_rows)
+        _bulk_insert(session, TransactionLine, line_rows)
+        _bulk_insert(session, PaymentSchedule, schedule_rows)
+        _bulk_insert(session, Journal, journals)
+        _bulk_insert(session, JournalLine, flat_lines)
         if schedule_updates:
             latest = {item.id: item for item in schedule_updates}
             for item in latest.values():
@@ -820,6 +903,12 @@ class _Writer:
                     },
                     at=self.now,
                 )
+
+
+def _bulk_insert(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
+    """A Core executemany: one statement per table and batch (every row has the same keys)."""
+    if rows:
+        session.execute(insert(cast(Table, model.__table__)), rows)
 
 
 def refs_imported(session: Session, refs: Sequence[str]) -> set[str]:
