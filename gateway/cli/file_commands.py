@@ -96,6 +96,14 @@ def ingest_command(rt: Runtime, files: tuple[Path, ...], as_json: bool, no_match
         results.append(result)
         if not as_json:
             click.echo(_describe(result))
+        if not no_match and result.created_receipt_ids:
+            # After the file's own commit, in transactions of its own: a matching failure never
+            # loses the file's receipts (they stay open for the next `arbridge match run`).
+            from gateway.cli.match_commands import describe_run, run_matching
+
+            summary = run_matching(rt, result.created_receipt_ids)
+            if not as_json:
+                click.echo(f"  {describe_run(summary)}")
     if as_json:
         print_json([r.to_json() for r in results])
     if any(r.state is FileState.QUARANTINED for r in results):

@@ -30,6 +30,7 @@ _COMMAND_MODULES: list[str] = [
     "ar_commands",
     "daemon_commands",
     "receivables",
+    "match_commands",
 ]
 
 
