@@ -277,8 +277,24 @@ class InboundWork:
                         )
         return committed
 
-    def _spool_path(self, route: Inbound, row: RemoteSeen) -> Path:
-        return self.spool / "in" / route.owner / route.route.name / f"{row.id:08d}-{_safe(row.name)}"
+    def _spool_path(self, route: Inbound, row: RemoteSeen, lease: Lease) -> Path:
+        # The token is in the name: a worker that lost its lease must not find its file
+        # replaced (or removed) by the worker that took the job over.
+        directory = self.spool / "in" / route.owner / route.route.name
+        return directory / f"{row.id:08d}-{lease.token}-{_safe(row.name)}"
+
+    def _clean_spool(self, route: Inbound, row: RemoteSeen, lease: Lease) -> None:
+        """The row is finished: remove our download, and those crashed workers left long ago.
+
+        A recent one may belong to a paused worker, which still reads it (to be refused).
+        """
+        self._spool_path(route, row, lease).unlink(missing_ok=True)
+        stale = time.time() - max(3600.0, 2 * self.lease_ttl.total_seconds())
+        directory = self.spool / "in" / route.owner / route.route.name
+        for path in directory.glob(f"{row.id:08d}-*"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < stale:
+                    path.unlink()
 
     def _renew(self, lease: Lease) -> Lease:
         now = self.clock()
@@ -290,7 +306,7 @@ class InboundWork:
     def _take(self, route: Inbound, row: RemoteSeen, lease: Lease) -> bool:
         """Fetch, ingest (our row's state commits with it), dispose. True once committed."""
         transport = self.channels.get(route.channel)
-        dest = self._spool_path(route, row)
+        dest = self._spool_path(route, row, lease)
         dest.parent.mkdir(parents=True, exist_ok=True)
         left = (lease.expires_at - self.clock()).total_seconds() - 5
         deadline = time.monotonic() + max(
@@ -300,6 +316,7 @@ class InboundWork:
             fetched = transport.fetch(row.folder, row.name, dest, deadline=deadline)
         except RemoteNotFound as error:
             self._settle(row, lease, RemoteState.GONE, str(error), done=True)
+            self._clean_spool(route, row, lease)
             return False
         except TransportError as error:
             self.channels.failed(route.channel, self.clock(), error)
@@ -343,7 +360,7 @@ class InboundWork:
         if final is RemoteState.INGESTED:
             self._dispose(route, row, lease)
         else:
-            dest.unlink(missing_ok=True)
+            self._clean_spool(route, row, lease)
         return True
 
     def _record_outcome(self, row: RemoteSeen, result: IngestResult) -> None:
@@ -372,7 +389,7 @@ class InboundWork:
             return
         crashpoint("after_rename")
         self._settle(row, lease, RemoteState.DONE, None, done=True)
-        self._spool_path(route, row).unlink(missing_ok=True)
+        self._clean_spool(route, row, lease)
 
     def _settle(
         self,
