@@ -65,7 +65,6 @@ class Limits(Strict):
     """Caps on inbound files: hostile input must not exhaust the machine."""
 
     max_file_bytes: int = Field(default=4 * 1024**3, gt=0)
-    max_xml_depth: int = Field(default=64, gt=4)
 
 
 class Settings(Strict):

@@ -13,6 +13,7 @@ reference, transaction index).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,6 +45,8 @@ from formats.errors import FormatError, Problem
 from gateway.registry import BankStatement, FileState, InboundFile, find_original, sha256_of
 
 HEAD_BYTES = 4096
+#: Receipts recorded per multi-row INSERT during ingest.
+RECEIPT_BATCH = 2000
 
 
 @dataclass
@@ -155,6 +159,11 @@ class Ingestor:
                     result.problems = rejected.problems
                     session.rollback()
                 else:
+                    result.created_receipt_ids = list(
+                        session.scalars(
+                            select(receipts.Receipt.id).where(receipts.Receipt.file_id == record.id)
+                        )
+                    )
                     record.state = FileState.PROCESSED.value
                     record.format = result.format
                     record.finished_at = self.clock()
@@ -265,37 +274,54 @@ class Ingestor:
         banks: set[str] = set()
         account_iban: str | None = None
         statement: StatementHeader | None = None
-        created = existing = 0
+        pending: list[receipts.ReceiptInput] = []
+        counts = [0, 0]  # receipts created, already known: of the current statement
+
+        def flush() -> None:
+            created, known = receipts.record_many(session, pending, actor=self.actor)
+            counts[0] += created
+            counts[1] += known
+            pending.clear()
+
         try:
-            for item in parse(stream, source=display):
+            for item in parse(stream, source=display, limits=self._limits()):
                 if isinstance(item, MessageHeader):
                     result.format = item.format
                 elif isinstance(item, StatementHeader):
-                    statement, created, existing = item, 0, 0
+                    statement, counts[:] = item, [0, 0]
                     account_iban = self._check_account(item, display, problems, banks)
                 elif isinstance(item, Entry):
                     result.entries += 1
                     result.warnings.extend(item.warnings)
-                    if account_iban is None or statement is None:
-                        continue
-                    c, e = self._receipts_from_entry(
-                        session, record, account_iban, statement, item, entry_fingerprint, problems, result
+                    if account_iban is None or statement is None or problems:
+                        continue  # the file is refused anyway: only collect its problems
+                    pending.extend(
+                        self._receipts_from_entry(
+                            record, account_iban, item, entry_fingerprint, problems, result
+                        )
                     )
-                    created += c
-                    existing += e
+                    if len(pending) >= RECEIPT_BATCH:
+                        flush()
                 elif isinstance(item, StatementEnd):
                     result.warnings.extend(item.warnings)
                     result.statements += 1
-                    if statement is not None and account_iban is not None:
-                        self._record_statement(
-                            session, record, statement, item, account_iban, created, existing
-                        )
+                    if statement is not None and account_iban is not None and not problems:
+                        flush()
+                        result.receipts_created += counts[0]
+                        result.receipts_existing += counts[1]
+                        self._record_statement(session, record, statement, item, account_iban, *counts)
                     statement = None
         except FormatError as exc:
             problems.extend(exc.problems)
         if problems:
             raise _Rejected(problems)
         self._check_schema(stream, display, banks, result)
+
+    def _limits(self) -> Any:
+        from formats.camt import DEFAULT_LIMITS
+
+        settings = self.config.settings.limits
+        return dataclasses.replace(DEFAULT_LIMITS, max_file_bytes=settings.max_file_bytes)
 
     def _check_account(
         self, header: StatementHeader, display: str, problems: list[Problem], banks: set[str]
@@ -345,15 +371,14 @@ class Ingestor:
 
     def _receipts_from_entry(
         self,
-        session: Session,
         record: InboundFile,
         account_iban: str,
-        statement: StatementHeader,
         entry: Entry,
         fingerprint: Callable[..., str],
         problems: list[Problem],
         result: IngestResult,
-    ) -> tuple[int, int]:
+    ) -> list[receipts.ReceiptInput]:
+        """The receipts one entry makes: one per credit transaction of a booked credit entry."""
         # Only booked credits are money received. A credit with RvslInd is the reversal of a
         # debit, and debits (returns, charges) are for the direct-debit flow: counted, not lost.
         if (
@@ -362,7 +387,7 @@ class Ingestor:
             or entry.status is not EntryStatus.BOOKED
         ):
             result.skipped_entries += 1
-            return 0, 0
+            return []
         entry_ref = entry.entry_ref or "fp:" + fingerprint(account_iban, entry)
         booking_date = entry.booking_date or entry.value_date
         if booking_date is None:
@@ -375,16 +400,18 @@ class Ingestor:
                     entry.origin.path,
                 )
             )
-            return 0, 0
+            return []
         transactions: list[tuple[int, Any]] = (
             [(tx.index, tx) for tx in entry.transactions] if entry.transactions else [(0, None)]
         )
         single = len(transactions) == 1
-        created = existing = 0
+        made: list[receipts.ReceiptInput] = []
+        now = self.clock()
         for index, tx in transactions:
-            amount = (
-                tx.amount if tx is not None and tx.amount is not None else (entry.amount if single else None)
-            )
+            if tx is not None and tx.amount is not None:
+                amount = tx.amount
+            else:
+                amount = entry.amount if single else None
             place = tx.origin if tx is not None else entry.origin
             if amount is None:
                 problems.append(
@@ -408,34 +435,25 @@ class Ingestor:
                 )
                 continue
             code = tx.bank_tx_code if tx is not None and tx.bank_tx_code else entry.bank_tx_code
-            payer_iban = (
-                tx.counterparty_iban.replace(" ", "").upper() if tx and tx.counterparty_iban else None
+            made.append(
+                receipts.ReceiptInput(
+                    bank_account=account_iban,
+                    entry_ref=entry_ref,
+                    tx_index=0 if single else index,
+                    amount=money,
+                    receipt_date=booking_date,
+                    value_date=entry.value_date,
+                    created_at=now,
+                    payer_name=tx.counterparty.name if tx is not None and tx.counterparty else None,
+                    payer_iban=_compact(tx.counterparty_iban) if tx is not None else None,
+                    end_to_end_id=tx.refs.end_to_end_id if tx is not None else None,
+                    remittance=tuple(tx.remittance_unstructured) if tx is not None else (),
+                    references=tuple(r.value for r in tx.creditor_references) if tx is not None else (),
+                    bank_tx_code=(code.iso or code.proprietary_code) if code else None,
+                    file_id=record.id,
+                )
             )
-            data = receipts.ReceiptInput(
-                bank_account=account_iban,
-                entry_ref=entry_ref,
-                tx_index=0 if single else index,
-                amount=money,
-                receipt_date=booking_date,
-                value_date=entry.value_date,
-                created_at=self.clock(),
-                payer_name=tx.counterparty.name if tx is not None and tx.counterparty else None,
-                payer_iban=payer_iban,
-                end_to_end_id=tx.refs.end_to_end_id if tx is not None else None,
-                remittance=tuple(tx.remittance_unstructured) if tx is not None else (),
-                references=tuple(r.value for r in tx.creditor_references) if tx is not None else (),
-                bank_tx_code=(code.iso or code.proprietary_code) if code else None,
-                file_id=record.id,
-            )
-            receipt, was_created = receipts.record(session, data, actor=self.actor)
-            if was_created:
-                created += 1
-                result.created_receipt_ids.append(receipt.id)
-            else:
-                existing += 1
-        result.receipts_created += created
-        result.receipts_existing += existing
-        return created, existing
+        return made
 
     def _record_statement(
         self,
@@ -569,6 +587,10 @@ class Ingestor:
             result.receipts_created = result.receipts_existing = 0
             result.created_receipt_ids.clear()
         return result
+
+
+def _compact(iban: str | None) -> str | None:
+    return iban.replace(" ", "").upper() if iban else None
 
 
 def write_error_report(target: Path, display: str, problems: list[Problem], warnings: list[Problem]) -> None:
