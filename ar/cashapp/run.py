@@ -37,7 +37,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, exists, insert, select
+from sqlalchemy import delete, exists, insert, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ar import applications
@@ -129,18 +129,32 @@ def receipt_facts(receipt: Receipt) -> ReceiptFacts:
     )
 
 
-def _undecided() -> Any:
-    return ~exists().where(
-        ReceivableApplication.receipt_id == Receipt.id, ReceivableApplication.status.in_(DECIDED)
-    )
+def _undecided(replay: bool = False) -> Any:
+    """Nothing decided on the receipt, ever; with ``replay`` (simulation), an application the
+    engine made and that was since undone does not count."""
+    decided = [ReceivableApplication.receipt_id == Receipt.id, ReceivableApplication.status.in_(DECIDED)]
+    if replay:
+        decided += [
+            ReceivableApplication.reversal_of_id.is_(None),
+            or_(
+                ReceivableApplication.reversed_at.is_(None),
+                ReceivableApplication.made_by != MadeBy.ENGINE.value,
+            ),
+        ]
+    return ~exists().where(*decided)
 
 
 def open_receipt_ids(
-    session: Session, receipt_ids: Iterable[int] | None = None, *, since: date | None = None
+    session: Session,
+    receipt_ids: Iterable[int] | None = None,
+    *,
+    since: date | None = None,
+    replay: bool = False,
 ) -> list[int]:
     """Receipts the engine may decide, oldest first (see the module docstring)."""
     stmt = select(Receipt.id).where(
-        Receipt.status.in_([ReceiptStatus.UNIDENTIFIED.value, ReceiptStatus.UNAPPLIED.value]), _undecided()
+        Receipt.status.in_([ReceiptStatus.UNIDENTIFIED.value, ReceiptStatus.UNAPPLIED.value]),
+        _undecided(replay),
     )
     if since is not None:
         stmt = stmt.where(Receipt.receipt_date >= since)
@@ -180,26 +194,33 @@ class CashApplication:
         receipt_ids: Iterable[int] | None = None,
         view: DbLedgerView | None = None,
         index: bool = True,
+        replay: bool = False,
     ) -> RunSummary:
         """Decide the open receipts (or those of ``receipt_ids``) in the caller's session; no commit."""
         summary = RunSummary()
         if index:
             summary.indexed_items = index_open_items(session)
             summary.indexed_customers = index_customer_names(session)
-        ids = open_receipt_ids(session, receipt_ids)
+        ids = open_receipt_ids(session, receipt_ids, replay=replay)
         view = view or self.new_view(session)
         for chunk in _chunks(ids, BATCH_SIZE):
-            summary.add(self.decide_batch(session, chunk, view=view, now=now))
+            summary.add(self.decide_batch(session, chunk, view=view, now=now, replay=replay))
         return summary
 
     def decide_batch(
-        self, session: Session, receipt_ids: Sequence[int], *, view: DbLedgerView, now: datetime
+        self,
+        session: Session,
+        receipt_ids: Sequence[int],
+        *,
+        view: DbLedgerView,
+        now: datetime,
+        replay: bool = False,
     ) -> RunSummary:
         summary = RunSummary()
         receipts = list(
             session.scalars(
                 select(Receipt)
-                .where(Receipt.id.in_(receipt_ids), _undecided())
+                .where(Receipt.id.in_(receipt_ids), _undecided(replay))
                 .order_by(Receipt.receipt_date, Receipt.id)
             )
         )

@@ -128,7 +128,7 @@ def simulate(session: Session, candidate: CashApplication, *, since: date, now: 
             applications.unapply(
                 session, row.id, setup=candidate.setup, actor=SIMULATION_ACTOR, now=now, reason="simulation"
             )
-        candidate.run(session, now=now, receipt_ids=receipt_ids)
+        candidate.run(session, now=now, receipt_ids=receipt_ids, replay=True)
         after = _engine_applied(session, receipt_ids)
         automatic_after = _fully_applied(session, receipt_ids) & {r for r, a in after.items() if a}
         report.automatic_after = len(automatic_after)
