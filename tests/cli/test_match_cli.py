@@ -25,7 +25,8 @@ C1,Acme Industries GmbH,trade,default,{ACME_IBAN}
 C2,Zeta Foods AG,trade,default,{ZETA_IBAN}
 C3,Nordbau Handel KG,trade,default,
 """
-TRANSACTIONS = """source_ref,customer_number,trx_number,trx_date,description,quantity,unit_price,currency,tax_rate
+TRANSACTIONS = """\
+source_ref,customer_number,trx_number,trx_date,description,quantity,unit_price,currency,tax_rate
 L1,C1,INV-100001,2026-11-01,goods,1,100.00,EUR,0
 L2,C1,INV-100002,2026-11-01,goods,1,250.00,EUR,0
 L3,C2,INV-200001,2026-11-01,goods,1,80.00,EUR,0
