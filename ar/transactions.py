@@ -40,9 +40,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from operator import attrgetter
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from ar import audit, ledger, numbering, periods, terms
@@ -128,12 +129,28 @@ class _OpenItem:
     closed_on: date | None = None
 
 
-def group_key(line: Line, grouping: Sequence[str]) -> tuple[str | None, ...]:
-    """The transaction a line belongs to (see the module docstring)."""
-    if line.trx_number:
-        return ("#", line.trx_type, line.trx_number)
-    fields = tuple(str(getattr(line, f)) if getattr(line, f) is not None else None for f in grouping)
-    return ("g", line.trx_type, line.customer_number, line.currency, line.credited_trx, *fields)
+_ALWAYS_SEPARATE = frozenset({"trx_type", "customer_number", "currency"})
+GroupKey = tuple[object, ...]
+
+
+def key_function(grouping: Sequence[str]) -> Callable[[Line], GroupKey]:
+    """The transaction a line belongs to (see the module docstring), for the configured grouping."""
+    extra = [f for f in grouping if f not in _ALWAYS_SEPARATE]
+    get_extra = attrgetter(*extra) if extra else None
+
+    def key(line: Line) -> GroupKey:
+        if line.trx_number:
+            return ("#", line.trx_type, line.trx_number)
+        return (
+            "g",
+            line.trx_type,
+            line.customer_number,
+            line.currency,
+            line.credited_trx,
+            get_extra(line) if get_extra is not None else None,
+        )
+
+    return key
 
 
 class _Parser:
@@ -363,14 +380,15 @@ def import_transactions(
     }
     parser = _Parser(file, config, customers)
     posting = _Posting(session, config)
-    grouping = config.autoinvoice.grouping
+    group_key = key_function(config.autoinvoice.grouping)
 
     # ---- pass 1: validate every row; count the lines and total of each transaction.
-    groups: dict[tuple[str | None, ...], _Group] = {}
+    groups: dict[GroupKey, _Group] = {}
     explicit: dict[tuple[str, str], tuple[str, str, str | None, int]] = {}
-    seen_refs: dict[str, int] = {}
+    seen_refs: set[str] = set()
+    duplicates: list[tuple[str, int]] = []
     bad_lines: set[int] = set()
-    pending_refs: list[tuple[str, int, tuple[str | None, ...], int]] = []
+    pending_refs: list[tuple[str, int, GroupKey, int]] = []
     credited_numbers: set[str] = set()
 
     def check_refs() -> None:
@@ -388,14 +406,11 @@ def import_transactions(
         if line is None:
             bad_lines.add(row.line)
             continue
-        first = seen_refs.get(line.source_ref)
-        if first is not None:
-            problems.append(
-                RowProblem(file, line.line, "source_ref", f"{line.source_ref} is already on line {first}")
-            )
+        if line.source_ref in seen_refs:
+            duplicates.append((line.source_ref, line.line))
             bad_lines.add(line.line)
             continue
-        seen_refs[line.source_ref] = line.line
+        seen_refs.add(line.source_ref)
         try:
             posting.resolve(line.trx_date)
         except ArError as exc:
@@ -420,7 +435,7 @@ def import_transactions(
                 continue
         if line.credited_trx:
             credited_numbers.add(line.credited_trx)
-        key = group_key(line, grouping)
+        key = group_key(line)
         group = groups.get(key)
         if group is None:
             groups[key] = group = _Group(0, 0, line.line)
@@ -431,8 +446,20 @@ def import_transactions(
             check_refs()
     check_refs()
     del seen_refs
+    if duplicates:
+        # Rare: find where each duplicated reference first appears (one more pass, only now).
+        wanted = {ref for ref, _ in duplicates}
+        first_line: dict[str, int] = {}
+        for row in open_rows():
+            ref = row.get("source_ref")
+            if ref in wanted and ref not in first_line and row.line not in bad_lines:
+                first_line[ref] = row.line
+        for ref, line_no in duplicates:
+            problems.append(
+                RowProblem(file, line_no, "source_ref", f"{ref} is already on line {first_line.get(ref)}")
+            )
 
-    bad_groups: set[tuple[str | None, ...]] = {k for k, g in groups.items() if g.count == 0}
+    bad_groups: set[GroupKey] = {k for k, g in groups.items() if g.count == 0}
     # Explicit numbers that exist already.
     for chunk in _chunked(sorted({n for _, n in explicit})):
         for trx_type, number in session.execute(
@@ -492,7 +519,7 @@ def import_transactions(
 
     # ---- pass 2: build the transactions, write them in batches.
     writer = _Writer(session, config, customers, posting, credited, actor, now, file)
-    buffers: dict[tuple[str | None, ...], list[Line]] = defaultdict(list)
+    buffers: dict[GroupKey, list[Line]] = defaultdict(list)
     count = 0
     for row in open_rows():
         count += 1
@@ -502,7 +529,7 @@ def import_transactions(
             continue
         line = parser.parse(row, [])
         assert line is not None  # it was valid in pass 1
-        key = group_key(line, grouping)
+        key = group_key(line)
         if key in bad_groups:
             continue
         buffer = buffers[key]
@@ -534,15 +561,15 @@ def import_transactions(
 
 
 def _credited_of(
-    key: tuple[str | None, ...], explicit: Mapping[tuple[str, str], tuple[str, str, str | None, int]]
+    key: GroupKey, explicit: Mapping[tuple[str, str], tuple[str, str, str | None, int]]
 ) -> str | None:
     if key[0] == "#":
         return explicit[(str(key[1]), str(key[2]))][2]
-    return key[4]
+    return None if key[4] is None else str(key[4])
 
 
 def _sample_identity(
-    key: tuple[str | None, ...], explicit: Mapping[tuple[str, str], tuple[str, str, str | None, int]]
+    key: GroupKey, explicit: Mapping[tuple[str, str], tuple[str, str, str | None, int]]
 ) -> tuple[str, str]:
     if key[0] == "#":
         ident = explicit[(str(key[1]), str(key[2]))]
@@ -906,9 +933,29 @@ class _Writer:
 
 
 def _bulk_insert(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
-    """A Core executemany: one statement per table and batch (every row has the same keys)."""
-    if rows:
-        session.execute(insert(cast(Table, model.__table__)), rows)
+    """One DBAPI executemany per table and batch, values converted by the columns' own bind
+    processors (exactly what SQLAlchemy would store), without its per-row parameter handling."""
+    if not rows:
+        return
+    table = cast(Table, model.__table__)
+    connection = session.connection()
+    dialect = connection.dialect
+    names = list(rows[0])
+    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    preparer = dialect.identifier_preparer
+    sql = (
+        f"INSERT INTO {preparer.format_table(table)} ({', '.join(preparer.quote(n) for n in names)}) "
+        f"VALUES ({', '.join(mark for _ in names)})"
+    )
+    if any(p is not None for p in processors):
+        pairs = list(zip(names, processors, strict=True))
+        params = [
+            tuple(p(r[n]) if p is not None and r[n] is not None else r[n] for n, p in pairs) for r in rows
+        ]
+    else:
+        params = [tuple(r[n] for n in names) for r in rows]
+    connection.exec_driver_sql(sql, params)
 
 
 def refs_imported(session: Session, refs: Sequence[str]) -> set[str]:
