@@ -47,6 +47,8 @@ from gateway.registry import BankStatement, FileState, InboundFile, find_origina
 HEAD_BYTES = 4096
 #: Receipts recorded per multi-row INSERT during ingest.
 RECEIPT_BATCH = 2000
+#: Above this size XSD deviations are found streaming (flat memory, no line numbers).
+FULL_VALIDATION_MAX_BYTES = 16 * 1024 * 1024
 
 
 @dataclass
@@ -501,11 +503,15 @@ class Ingestor:
 
     def _check_schema(self, stream: BinaryIO, display: str, banks: set[str], result: IngestResult) -> None:
         """XSD deviations are warnings, or errors for a bank configured `strict: true`."""
-        from formats.validate import validate
+        from formats.validate import validate, validate_streaming
 
         strict = sorted(b for b in banks if self.config.banks[b].strict)
         stream.seek(0)
-        deviations = validate(stream, source=display)
+        # Lines and XPaths need the whole tree: only for files small enough to hold in memory.
+        size = stream.seek(0, 2)
+        stream.seek(0)
+        check = validate if size <= FULL_VALIDATION_MAX_BYTES else validate_streaming
+        deviations = check(stream, source=display)
         if deviations and strict:
             raise _Rejected(
                 [
