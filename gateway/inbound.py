@@ -170,7 +170,12 @@ class InboundWork:
         now = self.clock()
         queued = 0
         with self.hooks.sessions() as session, session.begin():
+            known = self._known(session, route, listing)
             for file in listing.files:
+                mtime_us = round(file.mtime * 1_000_000)
+                state = known.get((file.name, file.size, mtime_us))
+                if state is not None and (state != RemoteState.DONE or route.route.after is AfterFetch.LEAVE):
+                    continue  # queued or in hand already, or taken and left in place
                 key = {
                     "channel": route.channel,
                     "folder": route.folder,
@@ -213,6 +218,21 @@ class InboundWork:
                         .values(state=RemoteState.QUEUED.value, not_before=now, done_at=None)
                     )
         return queued
+
+    def _known(self, session: Session, route: Inbound, listing: Listing) -> dict[tuple[str, int, int], str]:
+        """The rows already there for the listed names: a big folder is not re-inserted at every poll."""
+        names = listing.names()
+        known: dict[tuple[str, int, int], str] = {}
+        for start in range(0, len(names), 500):
+            rows = session.execute(
+                select(RemoteSeen.name, RemoteSeen.size, RemoteSeen.mtime_us, RemoteSeen.state).where(
+                    RemoteSeen.channel == route.channel,
+                    RemoteSeen.folder == route.folder,
+                    RemoteSeen.name.in_(names[start : start + 500]),
+                )
+            )
+            known.update({(name, size, mtime): state for name, size, mtime, state in rows})
+        return known
 
     # -- the queue -------------------------------------------------------------------
 
