@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -86,6 +87,9 @@ class RunSummary:
     errors: list[str] = field(default_factory=list)
     indexed_items: int = 0
     indexed_customers: int = 0
+    #: Wall-clock seconds spent indexing and deciding (run_batches).
+    index_seconds: float = 0.0
+    match_seconds: float = 0.0
 
     @property
     def automation_rate(self) -> float:
@@ -111,6 +115,7 @@ class RunSummary:
             "automation_rate": round(self.automation_rate, 4),
             "indexed_items": self.indexed_items,
             "indexed_customers": self.indexed_customers,
+            "timing": {"index_s": round(self.index_seconds, 2), "match_s": round(self.match_seconds, 2)},
         }
 
 
@@ -399,10 +404,12 @@ def run_batches(
 ) -> RunSummary:
     """Index, then decide in transactions of ``batch_size`` receipts, each committed."""
     summary = RunSummary()
+    started = time.perf_counter()
     with sessions() as session, session.begin():
         summary.indexed_items = index_open_items(session)
         summary.indexed_customers = index_customer_names(session)
         ids = open_receipt_ids(session, receipt_ids)
+    summary.index_seconds = time.perf_counter() - started
     view: DbLedgerView | None = None
     done = 0
     for chunk in _chunks(ids, batch_size):
@@ -415,4 +422,5 @@ def run_batches(
         done += len(chunk)
         if progress is not None:
             progress(done, len(ids))
+    summary.match_seconds = time.perf_counter() - started - summary.index_seconds
     return summary

@@ -1,0 +1,258 @@
+"""Speed of `arbridge match run` end to end on SQLite: receipts against a large ledger.
+
+    .venv/bin/python bench/bench_matching_speed.py [--points 10000,100000,1000000]
+        [--receipts-per-invoice 0.1] [--customers-per-invoice 0.05] [--keep DIR]
+
+For each point (number of open invoices) the setup bulk-loads, with SQLAlchemy core
+INSERTs, the customers (with IBANs), the invoices and their open items, and the
+receipts (bulk-inserted as recorded statement receipts: the camt.053 parser has its own
+benchmark); then `arbridge match run --json` runs in a child process, timed, its peak
+RSS measured. The first run also builds the reference-key and name-token indexes; that
+time is printed apart (`index`), then the decisions (`match`).
+
+Receipts are a mix like a real statement: 55 % name their invoice (Ustrd), 15 % pay
+two invoices naming both, 15 % pay one invoice without remittance, 5 % are short by a
+bank fee, 10 % come from unknown payers. The target: 100,000 receipts against 1,000,000
+open invoices of 50,000 customers under 60 s and 1 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import insert
+
+from ar.model import Customer, CustomerBankAccount, PaymentSchedule, Transaction
+from ar.receipts import Receipt
+from gateway.db import make_engine, upgrade
+
+NOW = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+BOOKING = date(2026, 11, 20)
+OUR_IBAN = "DE89370400440532013000"
+CHUNK = 20_000
+
+
+def iban(n: int) -> str:
+    bban = f"{n:018d}"
+    check = 98 - int(bban + "131400") % 97
+    return f"DE{check:02d}{bban}"
+
+
+def _insert(connection: Any, table: Any, rows: list[dict[str, Any]]) -> None:
+    for start in range(0, len(rows), CHUNK):
+        connection.execute(insert(table), rows[start : start + CHUNK])
+
+
+def build(url: str, invoices: int, customers: int, receipts: int, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    engine = make_engine(url)
+    upgrade(engine)
+    with engine.begin() as connection:
+        _insert(
+            connection,
+            Customer.__table__,
+            [
+                {
+                    "id": c,
+                    "number": f"C{c:07d}",
+                    "name": f"Kunde {c} Handel GmbH",
+                    "customer_class": "trade",
+                    "profile": "default",
+                    "active": True,
+                    "created_at": NOW,
+                    "updated_at": NOW,
+                }
+                for c in range(1, customers + 1)
+            ],
+        )
+        _insert(
+            connection,
+            CustomerBankAccount.__table__,
+            [{"customer_id": c, "iban": iban(c)} for c in range(1, customers + 1)],
+        )
+        amounts: list[int] = []
+        owners: list[int] = []
+        trx_rows, item_rows = [], []
+        for n in range(1, invoices + 1):
+            customer = rng.randint(1, customers)
+            minor = int(10 ** rng.uniform(3.6, 6.4))
+            trx_date = BOOKING - timedelta(days=rng.randint(1, 90))
+            amounts.append(minor)
+            owners.append(customer)
+            number = f"INV-{n:07d}"
+            trx_rows.append(
+                {
+                    "id": n,
+                    "trx_type": "INV",
+                    "trx_number": number,
+                    "customer_id": customer,
+                    "currency": "EUR",
+                    "trx_date": trx_date,
+                    "gl_date": trx_date,
+                    "payment_term": "NET30",
+                    "net_minor": minor,
+                    "tax_minor": 0,
+                    "total_minor": minor,
+                    "created_at": NOW,
+                }
+            )
+            item_rows.append(
+                {
+                    "id": n,
+                    "transaction_id": n,
+                    "installment": 1,
+                    "customer_id": customer,
+                    "trx_type": "INV",
+                    "trx_number": number,
+                    "currency": "EUR",
+                    "trx_date": trx_date,
+                    "due_date": trx_date + timedelta(days=30),
+                    "amount_due_original_minor": minor,
+                    "amount_due_remaining_minor": minor,
+                    "amount_in_dispute_minor": 0,
+                    "discounts": "[]",
+                    "status": "OP",
+                }
+            )
+            if len(trx_rows) >= CHUNK:
+                _insert(connection, Transaction.__table__, trx_rows)
+                _insert(connection, PaymentSchedule.__table__, item_rows)
+                trx_rows, item_rows = [], []
+        _insert(connection, Transaction.__table__, trx_rows)
+        _insert(connection, PaymentSchedule.__table__, item_rows)
+
+        used: set[int] = set()
+
+        def pick() -> int:
+            while True:
+                n = rng.randint(1, invoices)
+                if n not in used:
+                    used.add(n)
+                    return n
+
+        receipt_rows = []
+        for r in range(1, receipts + 1):
+            kind = rng.random()
+            remittance: list[str] = []
+            if kind < 0.55:
+                n = pick()
+                amount, payer, remittance = amounts[n - 1], owners[n - 1], [f"INV-{n:07d} Danke"]
+            elif kind < 0.70:
+                n, m = pick(), pick()
+                amount, payer = amounts[n - 1] + amounts[m - 1], owners[n - 1]
+                remittance = [f"INV-{n:07d}, INV-{m:07d}"]
+            elif kind < 0.85:
+                n = pick()
+                amount, payer = amounts[n - 1], owners[n - 1]
+            elif kind < 0.90:
+                n = pick()
+                amount, payer, remittance = amounts[n - 1] - 250, owners[n - 1], [f"RE INV-{n:07d}"]
+            else:
+                amount, payer, remittance = rng.randint(1000, 500000), 0, ["Spende"]
+            receipt_rows.append(
+                {
+                    "source": "statement",
+                    "status": "unidentified",
+                    "bank_account": OUR_IBAN,
+                    "entry_ref": f"BENCH-{r:07d}",
+                    "tx_index": 0,
+                    "amount_minor": amount,
+                    "currency": "EUR",
+                    "receipt_date": BOOKING,
+                    "value_date": BOOKING,
+                    "payer_name": f"Kunde {payer} Handel" if payer else "Unbekannt",
+                    "payer_iban": iban(payer) if payer else iban(10**9 + r),
+                    "remittance": json.dumps(remittance),
+                    "references": "[]",
+                    "created_at": NOW,
+                }
+            )
+        _insert(connection, Receipt.__table__, receipt_rows)
+    engine.dispose()
+
+
+def _config(root: Path) -> Path:
+    config = root / "config"
+    subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "init", str(config)], check=True, capture_output=True
+    )
+    return config
+
+
+def run_point(root: Path, invoices: int, customers: int, receipts: int) -> dict[str, Any]:
+    db = root / f"bench-{invoices}.sqlite"
+    url = f"sqlite:///{db}"
+    started = time.perf_counter()
+    build(url, invoices, customers, receipts)
+    setup = time.perf_counter() - started
+    config = _config(root)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    began = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "--config", str(config), "--db", url, "match", "run", "--json"],
+        capture_output=True,
+        text=True,
+    )
+    elapsed = time.perf_counter() - began
+    if done.returncode != 0:
+        raise SystemExit(done.stderr)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    summary = json.loads(done.stdout)
+    return {
+        "invoices": invoices,
+        "customers": customers,
+        "receipts": receipts,
+        "setup_s": setup,
+        "run_s": elapsed,
+        "peak_rss_mb": max(peak, before) / 1024,
+        "summary": summary,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--points", default="10000,100000,1000000")
+    parser.add_argument("--receipts-per-invoice", type=float, default=0.1)
+    parser.add_argument("--customers-per-invoice", type=float, default=0.05)
+    parser.add_argument("--keep", type=Path, help="Keep the databases in this folder.")
+    args = parser.parse_args(argv)
+    root = args.keep or Path(tempfile.mkdtemp(prefix="bench-match-"))
+    root.mkdir(parents=True, exist_ok=True)
+    print(
+        f"{'invoices':>10}{'customers':>10}{'receipts':>10}{'setup s':>9}{'run s':>8}{'µs/rcpt':>9}"
+        f"{'index s':>9}{'match s':>9}{'RSS MB':>8}{'applied':>9}{'auto %':>8}"
+    )
+    for invoices in (int(p) for p in args.points.split(",")):
+        customers = max(1, int(invoices * args.customers_per_invoice))
+        receipts = max(1, int(invoices * args.receipts_per_invoice))
+        point = run_point(root, invoices, customers, receipts)
+        s = point["summary"]
+        timing = s.get("timing", {})
+        print(
+            f"{invoices:>10,}{customers:>10,}{receipts:>10,}{point['setup_s']:>9.1f}{point['run_s']:>8.1f}"
+            f"{1e6 * point['run_s'] / receipts:>9.0f}{timing.get('index_s', float('nan')):>9.1f}"
+            f"{timing.get('match_s', float('nan')):>9.1f}{point['peak_rss_mb']:>8.0f}"
+            f"{s['applications']:>9,}{100 * s['automation_rate']:>7.1f}%",
+            flush=True,
+        )
+    if not args.keep:
+        print(f"(databases in {root}; delete when done)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
