@@ -185,6 +185,8 @@ def build(url: str, invoices: int, customers: int, receipts: int, seed: int = 7)
 
 def _config(root: Path) -> Path:
     config = root / "config"
+    if config.is_dir():
+        return config
     subprocess.run(
         [sys.executable, "-m", "gateway.cli", "init", str(config)], check=True, capture_output=True
     )
