@@ -15,7 +15,7 @@ ISO 11649 creditor reference made from it and the order number) and ``index_cust
 and filter on their status, so the keys of closed items are never answered.
 
 >>> creditor_reference("INV-000123")
-'RF34INV000123'
+'RF73INV000123'
 """
 
 from __future__ import annotations
