@@ -114,6 +114,8 @@ class _Group:
     count: int
     total_minor: int
     first_line: int
+    #: The latest line date: the transaction's date.
+    last_date: date
 
 
 @dataclass(slots=True)
@@ -438,7 +440,8 @@ def import_transactions(
         key = group_key(line)
         group = groups.get(key)
         if group is None:
-            groups[key] = group = _Group(0, 0, line.line)
+            groups[key] = group = _Group(0, 0, line.line, line.trx_date)
+        group.last_date = max(group.last_date, line.trx_date)
         group.count += 1
         group.total_minor += line.net_minor + line.tax_minor
         pending_refs.append((line.source_ref, line.line, key, line.net_minor + line.tax_minor))
@@ -476,6 +479,7 @@ def import_transactions(
     # Credit memos against existing transactions: same customer and currency, within what remains.
     credited = _load_credited(session, credited_numbers)
     credit_left = {number: sum(i.remaining for i in items) for number, (_, _, _, items) in credited.items()}
+    credited_dates = _gl_dates(session, list(credited))
     for key, group in groups.items():
         if key in bad_groups or key[1] != TrxType.CREDIT_MEMO.value:
             continue
@@ -492,6 +496,17 @@ def import_transactions(
             bad_groups.add(key)
             continue
         customer_id, currency, _, _ = target
+        if group.last_date < credited_dates[number]:
+            problems.append(
+                RowProblem(
+                    file,
+                    group.first_line,
+                    "credited_trx",
+                    f"{number} is dated {credited_dates[number].isoformat()}, after this credit memo",
+                )
+            )
+            bad_groups.add(key)
+            continue
         if customers[sample[0]][0] != customer_id or sample[1] != currency:
             problems.append(
                 RowProblem(
@@ -575,6 +590,18 @@ def _sample_identity(
         ident = explicit[(str(key[1]), str(key[2]))]
         return ident[0], ident[1]
     return str(key[2]), str(key[3])
+
+
+def _gl_dates(session: Session, numbers: Sequence[str]) -> dict[str, date]:
+    dates: dict[str, date] = {}
+    for chunk in _chunked(sorted(numbers)):
+        stmt = select(Transaction.trx_number, Transaction.gl_date).where(
+            Transaction.trx_number.in_(chunk),
+            Transaction.trx_type.in_([TrxType.INVOICE.value, TrxType.DEBIT_MEMO.value]),
+        )
+        for number, gl_date in session.execute(stmt):
+            dates[number] = gl_date
+    return dates
 
 
 def _load_credited(

@@ -237,3 +237,9 @@ def ledger_now():  # type: ignore[no-untyped-def]
     from tests.ar.core.helpers import NOW
 
     return NOW
+
+
+def test_credit_memo_dated_before_its_invoice_is_refused(people: Session) -> None:
+    import_lines(people, line("a", trx_date="2026-12-05"))
+    with pytest.raises(ImportRejected, match="INV-000001 is dated 2026-12-05, after this credit memo"):
+        import_lines(people, line("cm", trx_type="CM", credited_trx="INV-000001", trx_date="2026-11-28"))
