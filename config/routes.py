@@ -224,7 +224,8 @@ class Routes(_Strict):
     @model_validator(mode="after")
     def _unique_names(self) -> Routes:
         seen: set[str] = set()
-        for route in [*self.inbound, *self.outbound]:
+        routes: list[InboundRoute | OutboundRoute] = [*self.inbound, *self.outbound]
+        for route in routes:
             if route.name in seen:
                 raise ValueError(f"route name {route.name!r} is used twice")
             seen.add(route.name)
@@ -283,7 +284,11 @@ def check_routes(
         )
 
     for owner_id, owner in owners.items():
-        for direction, routes in (("inbound", owner.routes.inbound), ("outbound", owner.routes.outbound)):
+        both: list[tuple[str, list[InboundRoute | OutboundRoute]]] = [
+            ("inbound", list(owner.routes.inbound)),
+            ("outbound", list(owner.routes.outbound)),
+        ]
+        for direction, routes in both:
             for i, route in enumerate(routes):
                 loc: tuple[str | int, ...] = ("routes", direction, i)
                 channel_owner = route.channel or owner_id
