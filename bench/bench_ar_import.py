@@ -40,7 +40,9 @@ def _run(args: list[str], config: Path) -> tuple[float, int, subprocess.Complete
         "try:\n"
         "    cli.main(args=sys.argv[1:], prog_name='arbridge')\n"
         "finally:\n"
-        "    print('peak_rss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        "    usage = resource.getrusage(resource.RUSAGE_SELF)\n"
+        "    print('peak_rss_kb', usage.ru_maxrss, file=sys.stderr)\n"
+        "    print('cpu_seconds', usage.ru_utime + usage.ru_stime, file=sys.stderr)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", wrapper, "--config", str(config), *args],
@@ -55,6 +57,12 @@ def _run(args: list[str], config: Path) -> tuple[float, int, subprocess.Complete
         or [before]
     )
     return seconds, peak_kb * 1024, result
+
+
+def _cpu(result: subprocess.CompletedProcess[str]) -> float:
+    """CPU seconds of the child (wall time is inflated when the machine is shared)."""
+    values = [float(line.split()[1]) for line in result.stderr.splitlines() if line.startswith("cpu_seconds")]
+    return values[0] if values else float("nan")
 
 
 def main() -> None:
@@ -81,14 +89,16 @@ def main() -> None:
         orders = write_lines(data / "fulfilment.csv", args.lines, args.customers, args.seed)
         size = (data / "fulfilment.csv").stat().st_size
         print(
-            f"generated {args.lines:,} lines in {orders:,} orders ({size / 1e6:.0f} MB) in {time.perf_counter() - started:.1f} s"
+            f"generated {args.lines:,} lines in {orders:,} orders ({size / 1e6:.0f} MB) "
+            f"in {time.perf_counter() - started:.1f} s"
         )
 
         seconds, rss, result = _run(["customers", "import", str(data / "customers.csv")], config)
         if result.returncode:
             sys.exit(f"customers import failed:\n{result.stderr}")
         print(
-            f"customers import: {args.customers:,} customers in {seconds:.1f} s, peak RSS {rss / 2**20:.0f} MB"
+            f"customers import: {args.customers:,} customers in {seconds:.1f} s, "
+            f"peak RSS {rss / 2**20:.0f} MB"
         )
 
         seconds, rss, result = _run(
@@ -103,7 +113,8 @@ def main() -> None:
             f"({', '.join(f'{n:,} {t}' for t, n in sorted(summary['transactions'].items()))})"
         )
         print(
-            f"  total {seconds:.1f} s, {summary['lines'] / seconds:,.0f} lines/s, peak RSS {rss / 2**20:.0f} MB"
+            f"  total {seconds:.1f} s, {summary['lines'] / seconds:,.0f} lines/s, "
+            f"CPU {_cpu(result):.1f} s, peak RSS {rss / 2**20:.0f} MB"
         )
 
         database = config / "spool" / "arbridge.sqlite"
@@ -122,7 +133,10 @@ def main() -> None:
         print(f"  database {database.stat().st_size / 1e6:.0f} MB")
 
         seconds, rss, result = _run(["check"], config)
-        print(f"arbridge check: {seconds:.1f} s, peak RSS {rss / 2**20:.0f} MB, exit {result.returncode}")
+        print(
+            f"arbridge check: {seconds:.1f} s, CPU {_cpu(result):.1f} s, peak RSS {rss / 2**20:.0f} MB, "
+            f"exit {result.returncode}"
+        )
         print("  " + result.stdout.strip().replace("\n", "\n  "))
     finally:
         if args.keep is None:
