@@ -575,7 +575,7 @@ def identify(
             f"receipt {receipt.id} is already identified as customer {receipt.customer_id}: "
             "reverse it and record it again to change the payer"
         )
-    when = accounting_date or now.date()
+    when = accounting_date or receipt.receipt_date  # identified as of the day the money came
     receipt.customer_id = customer_id
     receipt.identified_by = how
     if not is_posted(session, receipt.id):
@@ -728,7 +728,9 @@ def apply(
                 f"{actor} may write off up to {limit} {write_off.currency} when applying a receipt, "
                 f"not {write_off}: create an adjustment for approval instead"
             )
-    when = accounting_date or now.date()
+    when = accounting_date or max(
+        receipt.receipt_date, item.trx_date
+    )  # Oracle: the later of receipt and item
     rows = [
         _row(
             receipt,
@@ -828,7 +830,7 @@ def put_on_account(
             f"cannot put {amount} of receipt {receipt.id} on account: only "
             f"{Money.from_minor(unapplied, receipt.currency)} is unapplied"
         )
-    when = accounting_date or now.date()
+    when = accounting_date or receipt.receipt_date
     common: dict[str, Any] = {
         "actor": actor,
         "now": now,

@@ -97,10 +97,27 @@ def demo_command(keep: Path | None) -> None:
 def _demo(root: Path) -> None:
     config = root / "config"
     click.secho(f"arbridge demo in {root}", fg="green", bold=True)
+    _say("Set up: a configuration directory and its check.")
     _run(["init", str(config)])
     base = ["--config", str(config)]
     _run([*base, "config", "check"])
 
+    _say(
+        "Customers (with their IBANs, a parent/child pair and a mandate), then fulfilment lines: "
+        "AutoInvoice groups them into invoices with tax, terms, due dates and journals."
+    )
+    data = root / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    for name in ("customers.csv", "transactions.csv"):
+        (data / name).write_text(_template(name), encoding="utf-8")
+    _run([*base, "customers", "import", str(data / "customers.csv")])
+    _run([*base, "transactions", "import", str(data / "transactions.csv")])
+    _run([*base, "report", "aging", "--as-of", "2026-11-20"])
+
+    _say(
+        "The bank's statement arrives: parse it, validate it against the official XSD, ingest it. "
+        "Each credit becomes a receipt and cash application runs on it."
+    )
     statement = root / "inbox" / "statement-2026-11-20.xml"
     statement.parent.mkdir(parents=True, exist_ok=True)
     statement.write_text(
@@ -112,19 +129,31 @@ def _demo(root: Path) -> None:
     _run(["parse", str(statement)])
     _run(["validate", str(statement)])
     _run([*base, "ingest", str(statement)])
-    click.secho("\n# The same bytes again are recorded as a duplicate, not processed twice:", fg="cyan")
-    _run([*base, "ingest", str(statement)])
+    _run([*base, "report", "applications"])
+    _run([*base, "match", "review"])
 
-    click.secho(
-        "\n# A statement for an account nobody configured is quarantined with an error report:", fg="cyan"
-    )
+    _say("The same bytes again are recorded as a duplicate, not processed twice:")
+    _run([*base, "ingest", str(statement)])
+    _say("A statement for an account nobody configured is quarantined whole, with an error report:")
     stranger = root / "inbox" / "stranger.xml"
     stranger.write_text(statement.read_text().replace(DEMO_IBAN, "GB33BUKB20201555555555"), encoding="utf-8")
     _run([*base, "ingest", str(stranger)], expect=1)
+
+    _say("Where the receivables stand: aging, the subledger against the GL, and every invariant.")
+    _run([*base, "report", "aging", "--as-of", "2026-11-20"])
+    _run([*base, "report", "reconcile"])
+    _run([*base, "check"])
     click.secho(f"\ndemo finished; everything is in {root}", fg="green", bold=True)
 
 
+def _say(text: str) -> None:
+    click.secho(f"\n# {text}", fg="cyan")
+
+
+# The demo's payments, against the invoices AutoInvoice makes of transactions.csv
+# (numbered INV-000001.. in file order: C100, C200, C310, C400 twice, C100).
 DEMO_PAYMENTS: list[dict[str, str]] = [
+    # Exact reference.
     {
         "amount": "1190.00",
         "name": "Nordwind Logistik GmbH",
@@ -132,18 +161,17 @@ DEMO_PAYMENTS: list[dict[str, str]] = [
         "ustrd": "Invoice INV-000001",
         "e2e": "NW-2026-11-0001",
     },
+    # A key account paying within 10 days takes its 2% discount (595.00 - 11.90), noisy reference.
     {
-        "amount": "595.00",
+        "amount": "583.10",
         "name": "Alpen Metall AG",
         "iban": "DE02500105170137075030",
         "ustrd": "inv 2 thank you",
     },
-    {
-        "amount": "238.00",
-        "name": "Baltic Foods SIA",
-        "iban": "LV97HABA0012345678910",
-        "ustrd": "",
-        "rf": "RF18539007547034",
-    },
+    # The parent pays its child's invoice, no remittance.
+    {"amount": "238.00", "name": "Baltic Foods SIA", "iban": "LV97HABA0012345678910", "ustrd": ""},
+    # One payment for two invoices, without remittance: the combination is unique.
+    {"amount": "892.50", "name": "Rhein Kontor KG", "iban": "DE12500105170648489890", "ustrd": ""},
+    # Nobody we know: left unidentified with recommendations for a person.
     {"amount": "99.99", "name": "Unknown Payer Ltd", "iban": "GB33BUKB20201555555555", "ustrd": "payment"},
 ]

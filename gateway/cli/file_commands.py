@@ -117,8 +117,8 @@ def _describe_camt(file: Path, data: dict) -> str:  # type: ignore[type-arg]
         credits = sum(1 for e in entries if e["credit_debit"] == "CRDT")
         lines.append(
             f"  {statement['kind']} {statement['id']}  account {statement['account_iban']} "
-            f"{statement['currency']}  opening {statement['opening_balance']}  "
-            f"closing {statement['closing_balance']}  {len(entries)} entries ({credits} credits)"
+            f"{statement['currency']}  opening {_balance(statement['opening_balance'])}  "
+            f"closing {_balance(statement['closing_balance'])}  {len(entries)} entries ({credits} credits)"
         )
         for entry in entries[:50]:
             for tx in entry["transactions"] or [{}]:
