@@ -16,12 +16,19 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import NamedTuple, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ar import periods
-from ar.errors import DuplicateError, NotFoundError, UnbalancedJournalError, ValidationError
+from ar.errors import (
+    ArError,
+    DuplicateError,
+    NotFoundError,
+    UnbalancedJournalError,
+    ValidationError,
+)
 from ar.model import Journal, JournalLine, Period
 from ar.money import Money
 from config.ar import CalendarConfig
@@ -156,6 +163,145 @@ def post(
     )
     session.flush()
     return journal
+
+
+class LineDraft(NamedTuple):
+    """One journal line of :func:`post_many`, in minor units: exactly one side positive."""
+
+    account: str
+    debit_minor: int
+    credit_minor: int
+    currency: str
+    customer_id: int | None = None
+    schedule_id: int | None = None
+
+    @classmethod
+    def of(cls, posting: Posting) -> LineDraft:
+        debit = posting.debit.minor_units if posting.debit is not None else 0
+        credit = posting.credit.minor_units if posting.credit is not None else 0
+        return cls(posting.account, debit, credit, posting.currency, posting.customer_id, posting.schedule_id)
+
+
+@dataclass(frozen=True, slots=True)
+class JournalDraft:
+    """A journal :func:`post_many` posts: what :func:`post` takes, with lines in minor units."""
+
+    event: str
+    source_type: str
+    source_id: int
+    accounting_date: date
+    description: str
+    lines: Sequence[LineDraft]
+    actor: str
+
+
+def check_balanced_lines(lines: Sequence[LineDraft]) -> None:
+    """:func:`check_balanced` for lines in minor units (one positive side each, balanced per currency)."""
+    if not lines:
+        raise UnbalancedJournalError("a journal needs at least one debit and one credit")
+    net: dict[str, int] = defaultdict(int)
+    for line in lines:
+        if not line.account:
+            raise ValidationError("posting without an account")
+        if (line.debit_minor > 0) == (line.credit_minor > 0) or min(line.debit_minor, line.credit_minor) < 0:
+            raise ValidationError(f"posting to {line.account}: give exactly one positive debit or credit")
+        net[line.currency] += line.debit_minor - line.credit_minor
+    off = {cur: Money.from_minor(units, cur) for cur, units in net.items() if units}
+    if off:
+        detail = ", ".join(f"debits exceed credits by {m}" for m in off.values())
+        raise UnbalancedJournalError(f"unbalanced journal: {detail}")
+
+
+class PeriodResolver:
+    """:func:`periods.postable_period` once per accounting date, for posting many journals.
+
+    The same period rules as :func:`post` (closed periods refused or moved to the next open
+    one); a refusal is remembered and raised again for every journal of that date.
+    """
+
+    def __init__(self, session: Session, calendar: CalendarConfig) -> None:
+        self.session = session
+        self.calendar = calendar
+        self._found: dict[date, tuple[Period, date, str | None] | ArError] = {}
+
+    def resolve(self, accounting_date: date) -> tuple[Period, date, str | None]:
+        """(locked period, date posted, note) for a journal dated `accounting_date`; PeriodClosedError."""
+        found = self._found.get(accounting_date)
+        if found is None:
+            try:
+                found = periods.postable_period(self.session, accounting_date, self.calendar)
+            except ArError as exc:  # PeriodClosedError; a date outside an explicit calendar
+                found = exc
+            self._found[accounting_date] = found
+        if isinstance(found, ArError):
+            raise found
+        return found
+
+
+def post_many(
+    session: Session, journals: Sequence[JournalDraft], *, now: datetime, resolver: PeriodResolver
+) -> list[int]:
+    """Post many balanced journals in bulk (multi-row INSERTs); their ids, in order. Flushed, not committed.
+
+    The ledger effect of calling :func:`post` for each, in order: the same periods and
+    dates (closed periods refused or moved), and gap-free numbers, one contiguous block
+    per period taken with one update of its (locked) ``next_journal_number``.
+    """
+    if not journals:
+        return []
+    placed: list[tuple[Period, date, str]] = []
+    count: dict[str, int] = defaultdict(int)
+    by_name: dict[str, Period] = {}
+    for draft in journals:
+        check_balanced_lines(draft.lines)
+        period, posted_date, note = resolver.resolve(draft.accounting_date)
+        description = f"{draft.description} ({note})" if note else draft.description
+        placed.append((period, posted_date, description[:_DESCRIPTION_MAX]))
+        count[period.name] += 1
+        by_name[period.name] = period
+    next_number = {name: allocate_numbers(session, by_name[name], n) for name, n in count.items()}
+    rows = []
+    for draft, (period, posted_date, description) in zip(journals, placed, strict=True):
+        number = next_number[period.name]
+        next_number[period.name] = number + 1
+        rows.append(
+            {
+                "period": period.name,
+                "number": number,
+                "accounting_date": posted_date,
+                "event": draft.event,
+                "source_type": draft.source_type,
+                "source_id": draft.source_id,
+                "description": description,
+                "currency": draft.lines[0].currency,
+                "reversal_of_id": None,
+                "posted_at": now,
+                "posted_by": draft.actor,
+            }
+        )
+    table = cast(Table, Journal.__table__)
+    ids = [
+        int(i)
+        for i in session.execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+        ).scalars()
+    ]
+    lines = [
+        {
+            "journal_id": journal_id,
+            "line_number": number,
+            "account": line.account,
+            "debit_minor": line.debit_minor,
+            "credit_minor": line.credit_minor,
+            "currency": line.currency,
+            "customer_id": line.customer_id,
+            "schedule_id": line.schedule_id,
+        }
+        for journal_id, draft in zip(ids, journals, strict=True)
+        for number, line in enumerate(draft.lines, start=1)
+    ]
+    session.execute(insert(cast(Table, JournalLine.__table__)), lines)
+    return ids
 
 
 def lines_of(session: Session, journal_id: int) -> Sequence[JournalLine]:

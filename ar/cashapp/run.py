@@ -38,11 +38,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, exists, insert, or_, select
+from sqlalchemy import Row, delete, exists, insert, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ar import applications
 from ar.applications import ENGINE_ACTOR, ApplicationStatus, MadeBy, ReceivableApplication, Setup
+from ar.cashapp.bulk import BatchPlan, Refused, load_receipts
 from ar.cashapp.rules import profile_rule_sets
 from ar.cashapp.tables import MatchDecision, MatchRecommendation
 from ar.cashapp.view import DbLedgerView, index_customer_names, index_open_items
@@ -85,6 +87,8 @@ class RunSummary:
     refused: int = 0
     #: Receipts that could not even be posted (closed period ...), left recorded.
     errors: list[str] = field(default_factory=list)
+    #: Batches the bulk path gave back to the per-receipt path, and why.
+    fallbacks: list[str] = field(default_factory=list)
     indexed_items: int = 0
     indexed_customers: int = 0
     #: Wall-clock seconds spent indexing and deciding (run_batches).
@@ -103,6 +107,7 @@ class RunSummary:
         self.held_for_approval += other.held_for_approval
         self.refused += other.refused
         self.errors += other.errors
+        self.fallbacks += other.fallbacks
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -112,6 +117,7 @@ class RunSummary:
             "held_for_approval": self.held_for_approval,
             "refused": self.refused,
             "errors": list(self.errors),
+            "fallbacks": list(self.fallbacks),
             "automation_rate": round(self.automation_rate, 4),
             "indexed_items": self.indexed_items,
             "indexed_customers": self.indexed_customers,
@@ -119,11 +125,11 @@ class RunSummary:
         }
 
 
-def receipt_facts(receipt: Receipt) -> ReceiptFacts:
+def receipt_facts(receipt: Receipt | Row[Any]) -> ReceiptFacts:
     """What the engine knows of a receipt (its whole amount: only receipts with nothing decided run)."""
     return ReceiptFacts(
         receipt_id=str(receipt.id),
-        amount=receipt.amount.amount,
+        amount=Money.from_minor(receipt.amount_minor, receipt.currency).amount,
         currency=receipt.currency,
         receipt_date=receipt.receipt_date,
         debtor_iban=receipt.payer_iban,
@@ -200,8 +206,12 @@ class CashApplication:
         view: DbLedgerView | None = None,
         index: bool = True,
         replay: bool = False,
+        bulk: bool = True,
     ) -> RunSummary:
-        """Decide the open receipts (or those of ``receipt_ids``) in the caller's session; no commit."""
+        """Decide the open receipts (or those of ``receipt_ids``) in the caller's session; no commit.
+
+        ``bulk``: persist each batch with the bulk path (``ar.cashapp.bulk``), else receipt by
+        receipt through the services (the reference implementation; the same ledger effect)."""
         summary = RunSummary()
         if index:
             summary.indexed_items = index_open_items(session)
@@ -209,7 +219,8 @@ class CashApplication:
         ids = open_receipt_ids(session, receipt_ids, replay=replay)
         view = view or self.new_view(session)
         for chunk in _chunks(ids, BATCH_SIZE):
-            summary.add(self.decide_batch(session, chunk, view=view, now=now, replay=replay))
+            view.clear_items()
+            summary.add(self.decide_batch(session, chunk, view=view, now=now, replay=replay, bulk=bulk))
         return summary
 
     def decide_batch(
@@ -220,7 +231,37 @@ class CashApplication:
         view: DbLedgerView,
         now: datetime,
         replay: bool = False,
+        bulk: bool = False,
     ) -> RunSummary:
+        """Decide and persist these receipts (those still open): in bulk, or receipt by receipt.
+
+        In bulk, the batch is written inside a savepoint; when that fails (an item another
+        worker changed, a database error) it is rolled back and the batch is done receipt by
+        receipt instead, the reason kept in ``fallbacks``.
+        """
+        if bulk:
+            savepoint = session.begin_nested()
+            try:
+                summary, refused = self._decide_batch_bulk(
+                    session, receipt_ids, view=view, now=now, replay=replay
+                )
+                savepoint.commit()
+            except (ArError, SQLAlchemyError) as exc:
+                if savepoint.is_active:
+                    savepoint.rollback()
+                session.expire_all()
+                view.clear_items()
+                summary = self.decide_batch(session, receipt_ids, view=view, now=now, replay=replay)
+                first, last = receipt_ids[0], receipt_ids[-1]
+                summary.fallbacks.append(f"receipts {first}..{last}: {type(exc).__name__}: {exc}"[:500])
+                return summary
+            # receipts the services refuse: let them, in their own words (items are written now)
+            view.clear_items()
+            for receipt_id, decision in refused:
+                receipt = session.get(Receipt, receipt_id)
+                assert receipt is not None
+                self.persist(session, receipt, decision, now=now, summary=summary)
+            return summary
         summary = RunSummary()
         receipts = list(
             session.scalars(
@@ -243,6 +284,66 @@ class CashApplication:
                 view.refresh(changed)
         return summary
 
+    def _decide_batch_bulk(
+        self,
+        session: Session,
+        receipt_ids: Sequence[int],
+        *,
+        view: DbLedgerView,
+        now: datetime,
+        replay: bool,
+    ) -> tuple[RunSummary, list[tuple[int, Decision]]]:
+        """Decide the batch against the view (each application laid over it), then write it in bulk;
+        the receipts the services would refuse, with their decisions, are returned undone."""
+        summary = RunSummary()
+        rows: list[Row[Any]] = list(
+            session.execute(
+                select(
+                    Receipt.id,
+                    Receipt.status,
+                    Receipt.amount_minor,
+                    Receipt.currency,
+                    Receipt.receipt_date,
+                    Receipt.payer_iban,
+                    Receipt.payer_name,
+                    Receipt.remittance,
+                    Receipt.references,
+                    Receipt.end_to_end_id,
+                )
+                .where(Receipt.id.in_(receipt_ids), _undecided(replay))
+                .order_by(Receipt.receipt_date, Receipt.id)
+            )
+        )
+        open_statuses = (ReceiptStatus.UNIDENTIFIED.value, ReceiptStatus.UNAPPLIED.value)
+        rows = [r for r in rows if r.status in open_statuses]
+        facts = [receipt_facts(r) for r in rows]
+        states = load_receipts(session, [r.id for r in rows])
+        view.prefetch(facts, self.reference_options)
+        plan = BatchPlan(session, self.setup, view, now=now)
+        refused: list[tuple[int, Decision]] = []
+        for fact in facts:
+            receipt = states[int(fact.receipt_id)]
+            decision = self.engine.decide(fact, view)
+            held: list[str] = []
+            if decision.applications:
+                held = self._reasons_to_hold(receipt.customer_id, receipt.currency, decision)
+            try:
+                if decision.applications and not held:
+                    summary.applications += len(plan.apply(receipt, decision))
+                else:
+                    if held:
+                        decision = _as_recommendation(decision, held)
+                        summary.held_for_approval += 1
+                    plan.post(receipt, decision, trusted=decision.identified_by in _TRUSTED)
+            except Refused:
+                refused.append((receipt.id, decision))
+                continue
+            summary.receipts += 1
+            plan.record(receipt.id, decision)
+            summary.outcomes[decision.outcome.value] += 1
+        plan.write()
+        return summary, refused
+
     # -- one receipt -------------------------------------------------------------------
     def persist(
         self, session: Session, receipt: Receipt, decision: Decision, *, now: datetime, summary: RunSummary
@@ -251,7 +352,7 @@ class CashApplication:
         summary.receipts += 1
         held: list[str] = []
         if decision.applications:
-            held = self._reasons_to_hold(receipt, decision)
+            held = self._reasons_to_hold(receipt.customer_id, receipt.currency, decision)
         changed: list[str] = []
         if decision.applications and not held:
             savepoint = session.begin_nested()
@@ -280,11 +381,11 @@ class CashApplication:
         summary.outcomes[decision.outcome.value] += 1
         return changed
 
-    def _reasons_to_hold(self, receipt: Receipt, decision: Decision) -> list[str]:
+    def _reasons_to_hold(self, customer_id: int | None, currency: str, decision: Decision) -> list[str]:
         reasons = []
-        if receipt.customer_id is not None and decision.customer_id != str(receipt.customer_id):
-            reasons.append(f"payer_differs_from_receipt_customer:{receipt.customer_id}")
-        limit = self.setup.approvals.limit(ENGINE_ACTOR, DocumentType.RECEIPT_WRITE_OFF, receipt.currency)
+        if customer_id is not None and decision.customer_id != str(customer_id):
+            reasons.append(f"payer_differs_from_receipt_customer:{customer_id}")
+        limit = self.setup.approvals.limit(ENGINE_ACTOR, DocumentType.RECEIPT_WRITE_OFF, currency)
         for app in decision.applications:
             if app.write_off > limit:
                 reasons.append(f"write_off_above_approval_limit:{app.trx_number}:{app.write_off}>{limit}")
@@ -401,8 +502,10 @@ def run_batches(
     receipt_ids: Iterable[int] | None = None,
     batch_size: int = BATCH_SIZE,
     progress: Callable[[int, int], None] | None = None,
+    bulk: bool = True,
 ) -> RunSummary:
-    """Index, then decide in transactions of ``batch_size`` receipts, each committed."""
+    """Index, then decide in transactions of ``batch_size`` receipts, each committed (in bulk
+    unless ``bulk`` is false: see ``CashApplication.decide_batch``)."""
     summary = RunSummary()
     started = time.perf_counter()
     with sessions() as session, session.begin():
@@ -418,7 +521,7 @@ def run_batches(
                 view = cash_application.new_view(session)
             view.bind(session)
             view.clear_items()
-            summary.add(cash_application.decide_batch(session, chunk, view=view, now=now()))
+            summary.add(cash_application.decide_batch(session, chunk, view=view, now=now(), bulk=bulk))
         done += len(chunk)
         if progress is not None:
             progress(done, len(ids))

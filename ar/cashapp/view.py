@@ -20,6 +20,7 @@ and filter on their status, so the keys of closed items are never answered.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -183,6 +184,12 @@ def item_of(row: Row[Any]) -> OpenItem:
     )
 
 
+def _with_remaining(item: OpenItem, remaining: Decimal) -> OpenItem:
+    """The item with another remaining amount (its disputed part as ``item_of`` computes it)."""
+    disputed = min(item.disputed_amount, remaining) if remaining > 0 else Decimal(0)
+    return dataclasses.replace(item, amount_due_remaining=remaining, disputed_amount=disputed)
+
+
 class DbLedgerView:
     """``ar.matching.context.LedgerView`` over the receivables tables, cached per run."""
 
@@ -205,6 +212,18 @@ class DbLedgerView:
         self._items: dict[str, OpenItem] = {}
         self._customer_items: dict[str, list[str]] = {}
         self._keys: dict[str, list[str]] = {}
+        #: Remaining amounts of items changed by decisions not yet written (bulk path); see `overlay`.
+        self._overlay: dict[str, Decimal] = {}
+
+    def overlay(self, item: OpenItem, remaining: Decimal) -> None:
+        """An item's remaining amount after an application decided but not yet written to the
+        database (the bulk path): every later lookup sees it so, a closed item no more.
+        ``clear_items`` (or ``refresh`` once it is written) drops the overlay."""
+        self._overlay[item.item_id] = remaining
+        if remaining == 0:
+            self._items.pop(item.item_id, None)
+        else:
+            self._items[item.item_id] = _with_remaining(item, remaining)
 
     # -- customers ------------------------------------------------------------------
     def _load_customers(self, ids: Iterable[str]) -> None:
@@ -336,6 +355,9 @@ class DbLedgerView:
         ids = []
         for row in rows:
             item = item_of(row)
+            pending = self._overlay.get(item.item_id)
+            if pending is not None:
+                item = _with_remaining(item, pending)
             if row.status == _OPEN and item.amount_due_remaining != 0:
                 self._items[item.item_id] = item
                 ids.append(item.item_id)
@@ -344,13 +366,20 @@ class DbLedgerView:
         return ids
 
     def _load_items(self, ids: Iterable[str]) -> None:
-        wanted = sorted({int(i) for i in ids if i not in self._items})
+        overlay = self._overlay
+        wanted = sorted({int(i) for i in ids if i not in self._items and overlay.get(i) != 0})
         for chunk in _chunks(wanted):
             self.queries += 1
             self._store(self.session.execute(_item_select().where(PaymentSchedule.id.in_(chunk))))
 
     def _known(self, ids: Iterable[str]) -> list[OpenItem]:
         return [self._items[i] for i in ids if i in self._items]
+
+    def item(self, item_id: str) -> OpenItem | None:
+        """The open item as the engine sees it (cached, with the batch's overlay); None when not open."""
+        if item_id not in self._items:
+            self._load_items([item_id])
+        return self._items.get(item_id)
 
     def prefetch_customer_items(self, customer_ids: Iterable[str]) -> None:
         wanted = sorted({int(c) for c in customer_ids if c not in self._customer_items})
@@ -415,15 +444,26 @@ class DbLedgerView:
                     )
                 )
                 .order_by(PaymentSchedule.id)
-                .limit(limit)
+                .limit(limit + len(self._overlay))
             )
         ]
+        if self._overlay:
+            # what the database does not know yet: items whose amount an earlier decision changed
+            ids = [i for i in ids if i not in self._overlay]
+            ids += [
+                i
+                for i, remaining in self._overlay.items()
+                if remaining == amount and i in self._items and self._items[i].currency == currency
+            ]
+            ids = sorted(ids, key=int)[:limit]
         self._load_items(ids)
         return self._known(ids)
 
     # -- keeping the cache true -------------------------------------------------------
     def refresh(self, item_ids: Iterable[str]) -> None:
         """Re-read items a receipt changed: closed ones leave, reopened ones come back."""
+        for i in item_ids:
+            self._overlay.pop(i, None)
         ids = sorted({int(i) for i in item_ids})
         for chunk in _chunks(ids):
             self.queries += 1

@@ -1,0 +1,670 @@
+"""The bulk path of the cash-application run: a batch of decisions persisted with multi-row
+INSERTs and executemany UPDATEs (SQLAlchemy Core), with the ledger effect of the
+per-receipt services.
+
+``BatchPlan.add`` carries out one receipt's decision on in-memory state exactly as
+``CashApplication.persist`` does through ``ar.applications`` (``identify``,
+``post_receipt``, ``apply``): the same ``receivable_applications`` rows (statuses, signs,
+customers, rule, score, evidence, made_by, accounting dates), the same journals and lines,
+the same open-item balances and statuses, receipt statuses, audit events, decisions and
+recommendations. It checks what those services check (currency, the sign of a credit, a
+dispute held out of matching, the unapplied amount, the write-off limit, an open period);
+a receipt one of them would refuse is not planned but returned to the caller, which hands
+it to the per-receipt path after the batch is written, so it is refused in the services'
+own words. Each planned application is laid over the view (``DbLedgerView.overlay``), so
+the next receipt of the batch sees what is left of an item.
+
+``BatchPlan.write`` then locks the items applied to and verifies that their remaining
+amounts are still those the engine saw (``BatchConflict`` otherwise: the caller rolls the
+batch back and runs it per receipt); inserts the application rows; posts their journals
+with ``ledger.post_many`` (one block of gap-free numbers per period); sets the rows'
+journals, the items' and the receipts' new state by id; writes the audit events; and
+replaces the decisions and recommendations of the batch's receipts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from ar import ledger
+from ar.applications import (
+    ENGINE_ACTOR,
+    ApplicationStatus,
+    MadeBy,
+    ReceivableApplication,
+    Setup,
+)
+from ar.audit import AuditEvent
+from ar.cashapp.tables import MatchDecision, MatchRecommendation
+from ar.cashapp.view import DbLedgerView
+from ar.errors import ArError
+from ar.ledger import JournalDraft, LineDraft, PeriodResolver
+from ar.matching.model import Decision, OpenItem
+from ar.model import Customer, PaymentSchedule, ScheduleStatus
+from ar.money import Money
+from ar.receipts import Receipt, ReceiptStatus
+from config.approvals import DocumentType
+
+_UNID = ApplicationStatus.UNIDENTIFIED.value
+_UNAPP = ApplicationStatus.UNAPPLIED.value
+_APP = ApplicationStatus.APPLIED.value
+_OPEN = ScheduleStatus.OPEN.value
+_CLOSED = ScheduleStatus.CLOSED.value
+
+
+def _table(model: Any) -> Table:
+    return cast(Table, model.__table__)
+
+
+class BatchConflict(ArError):
+    """An item changed in the database after the engine read it (another worker): redo the batch."""
+
+
+class Refused(Exception):
+    """A receipt the per-receipt services would refuse (internal: the caller hands it to them)."""
+
+
+@dataclass(slots=True)
+class ReceiptState:
+    """A receipt as the services see it: its row and the sums of its application rows per status."""
+
+    id: int
+    status: str
+    customer_id: int | None
+    identified_by: str | None
+    currency: str
+    amount_minor: int
+    receipt_date: date
+    bank_account: str
+    entry_ref: str
+    #: Sum of the receipt's rows per status (a status with rows is present even when it sums to 0).
+    buckets: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def posted(self) -> bool:
+        return bool(self.buckets)
+
+
+@dataclass(slots=True)
+class _Item:
+    """An open item applied to in this batch: as the engine first saw it, and as it is now."""
+
+    seen: OpenItem
+    initial_minor: int
+    remaining_minor: int
+    original_minor: int
+    disputed_minor: int
+    closed_on: date | None = None
+
+
+@dataclass(slots=True)
+class _Event:
+    """One event: its rows (indexes into the batch's rows, the journal's source first) and journal."""
+
+    rows: list[int]
+    event: str
+    accounting_date: date
+    description: str
+    lines: list[LineDraft]
+
+
+@dataclass(slots=True)
+class _Work:
+    """What one receipt adds; merged into the batch only when all of it is accepted."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    events: list[_Event] = field(default_factory=list)
+    audits: list[dict[str, Any]] = field(default_factory=list)
+    items: dict[str, int] = field(default_factory=dict)  # item id -> remaining after this receipt
+
+
+def load_receipts(session: Session, ids: Sequence[int]) -> dict[int, ReceiptState]:
+    """The receipts (by id) with their bucket sums, in two queries."""
+    found: dict[int, ReceiptState] = {}
+    for row in session.execute(
+        select(
+            Receipt.id,
+            Receipt.status,
+            Receipt.customer_id,
+            Receipt.identified_by,
+            Receipt.currency,
+            Receipt.amount_minor,
+            Receipt.receipt_date,
+            Receipt.bank_account,
+            Receipt.entry_ref,
+        ).where(Receipt.id.in_(ids))
+    ):
+        found[row.id] = ReceiptState(*row)
+    for receipt_id, status, total in session.execute(
+        select(
+            ReceivableApplication.receipt_id,
+            ReceivableApplication.status,
+            ReceivableApplication.amount_minor,
+        ).where(ReceivableApplication.receipt_id.in_(ids))
+    ):
+        buckets = found[receipt_id].buckets
+        buckets[status] = buckets.get(status, 0) + int(total)
+    return found
+
+
+class BatchPlan:
+    """The batch's receipts carried out in memory, then written in bulk (see the module docstring)."""
+
+    def __init__(self, session: Session, setup: Setup, view: DbLedgerView, *, now: datetime) -> None:
+        self.session = session
+        self.setup = setup
+        self.view = view
+        self.now = now
+        self.today = now.date()
+        self.periods = PeriodResolver(session, setup.calendar)
+        self.rows: list[dict[str, Any]] = []
+        self.events: list[_Event] = []
+        self.audits: list[dict[str, Any]] = []
+        self.items: dict[str, _Item] = {}
+        self.receipts: dict[int, ReceiptState] = {}
+        self.changed_receipts: dict[int, ReceiptState] = {}
+        self.decisions: list[dict[str, Any]] = []
+        self.recommendations: list[dict[str, Any]] = []
+        self._profiles: dict[int, str | None] = {}
+        self._limit = setup.approvals.limit  # (actor, document type, currency) -> Decimal
+
+    # -- planning ---------------------------------------------------------------
+    def apply(self, receipt: ReceiptState, decision: Decision) -> list[str]:
+        """Carry out an APPLIED / PARTIALLY_APPLIED decision (``CashApplication._apply``); the
+        items changed. Refused: nothing of the receipt is planned."""
+        assert decision.customer_id is not None and decision.evidence is not None
+        state = dataclasses.replace(receipt, buckets=dict(receipt.buckets))
+        work = _Work()
+        evidence = {
+            **decision.evidence.as_dict(),
+            "rule_set": decision.rule_set,
+            "outcome": decision.outcome.value,
+        }
+        if state.customer_id is None:
+            self._identify(
+                work,
+                state,
+                int(decision.customer_id),
+                how=decision.identified_by.value,
+                evidence={"rule": decision.rule, "score": decision.score},
+            )
+        else:
+            self._post_receipt(work, state)
+        changed = []
+        rule = decision.rule or "engine"
+        score = str(Decimal(decision.score))
+        for app in sorted(decision.applications, key=lambda a: (a.amount >= 0, a.item_id)):
+            self._apply_one(
+                work, state, app.item_id, app.amount, app.discount, app.write_off, rule, score, evidence
+            )
+            changed.append(app.item_id)
+        self._commit(work, receipt, state)
+        return changed
+
+    def post(self, receipt: ReceiptState, decision: Decision, *, trusted: bool) -> None:
+        """Account for a receipt nothing is applied to (``CashApplication._post``); refused: nothing."""
+        state = dataclasses.replace(receipt, buckets=dict(receipt.buckets))
+        work = _Work()
+        if state.customer_id is None and decision.customer_id and trusted:
+            self._identify(
+                work,
+                state,
+                int(decision.customer_id),
+                how=decision.identified_by.value,
+                evidence={"outcome": decision.outcome.value},
+            )
+        self._post_receipt(work, state)
+        self._commit(work, receipt, state)
+
+    def record(self, receipt_id: int, decision: Decision) -> None:
+        """The decision and its recommendations (``CashApplication._record``)."""
+        evidence = decision.evidence.as_dict() if decision.evidence else {}
+        self.decisions.append(
+            {
+                "receipt_id": receipt_id,
+                "outcome": decision.outcome.value,
+                "rule_set": decision.rule_set,
+                "rule": decision.rule,
+                "score": decision.score,
+                "customer_id": int(decision.customer_id) if decision.customer_id else None,
+                "identified_by": decision.identified_by.value,
+                "evidence": json.dumps(evidence, sort_keys=True),
+                "decided_at": self.now,
+            }
+        )
+        self.recommendations.extend(
+            {
+                "receipt_id": receipt_id,
+                "rank": rank,
+                "score": r.score,
+                "rule": r.rule,
+                "applications": json.dumps([a.as_dict() for a in r.applications]),
+                "evidence": json.dumps(r.evidence.as_dict(), sort_keys=True),
+                "created_at": self.now,
+            }
+            for rank, r in enumerate(decision.recommendations, start=1)
+        )
+
+    # -- the services, in memory ------------------------------------------------------
+    def _resolve(self, accounting_date: date) -> None:
+        try:
+            self.periods.resolve(accounting_date)
+        except ArError as exc:
+            raise Refused(str(exc)) from exc
+
+    def _row(
+        self,
+        work: _Work,
+        state: ReceiptState,
+        status: str,
+        amount_minor: int,
+        *,
+        accounting_date: date,
+        made_by: MadeBy,
+        customer_id: int | None,
+        rule: str,
+        schedule_id: int | None = None,
+        discount_minor: int = 0,
+        write_off_minor: int = 0,
+        activity: str | None = None,
+        score: str | None = None,
+        evidence: Mapping[str, Any] | None = None,
+    ) -> int:
+        work.rows.append(
+            {
+                "receipt_id": state.id,
+                "status": status,
+                "amount_minor": amount_minor,
+                "currency": state.currency,
+                "schedule_id": schedule_id,
+                "discount_minor": discount_minor,
+                "write_off_minor": write_off_minor,
+                "customer_id": customer_id,
+                "activity": activity,
+                "rule": rule,
+                "score": score,
+                "evidence": json.dumps(dict(evidence or {}), default=str, sort_keys=True),
+                "made_by": made_by.value,
+                "actor": ENGINE_ACTOR,
+                "accounting_date": accounting_date,
+                "created_at": self.now,
+                "journal_id": None,
+                "reversal_of_id": None,
+                "reversed_at": None,
+            }
+        )
+        state.buckets[status] = state.buckets.get(status, 0) + amount_minor
+        return len(work.rows) - 1
+
+    def _post_receipt(self, work: _Work, state: ReceiptState) -> None:
+        """``applications.post_receipt``: +UNID or +UNAPP, Dr cash / Cr unidentified or unapplied."""
+        if state.posted:
+            return
+        if state.status == ReceiptStatus.REVERSED.value or state.amount_minor <= 0:
+            raise Refused(f"receipt {state.id} cannot be posted")
+        when = state.receipt_date
+        self._resolve(when)
+        accounts = self.setup.accounts
+        known = state.customer_id is not None
+        row = self._row(
+            work,
+            state,
+            _UNAPP if known else _UNID,
+            state.amount_minor,
+            accounting_date=when,
+            made_by=MadeBy.SYSTEM,
+            customer_id=state.customer_id,
+            rule="receipt",
+        )
+        amount = state.amount_minor
+        work.events.append(
+            _Event(
+                [row],
+                "receipt",
+                when,
+                f"receipt {state.id} {state.entry_ref}",
+                [
+                    LineDraft(self.setup.cash_account(state.bank_account), amount, 0, state.currency),
+                    LineDraft(
+                        accounts.unapplied if known else accounts.unidentified,
+                        0,
+                        amount,
+                        state.currency,
+                        state.customer_id,
+                    ),
+                ],
+            )
+        )
+
+    def _identify(
+        self, work: _Work, state: ReceiptState, customer_id: int, *, how: str, evidence: Mapping[str, Any]
+    ) -> None:
+        """``applications.identify`` of an unidentified receipt by the engine."""
+        customer = self.view.customer(str(customer_id))
+        if customer is None:
+            raise Refused(f"customer {customer_id} not found")
+        state.customer_id = customer_id
+        state.identified_by = how
+        if not state.posted:
+            self._post_receipt(work, state)
+        else:
+            unidentified = state.buckets.get(_UNID, 0)
+            if unidentified <= 0:
+                raise Refused(f"receipt {state.id}: nothing unidentified to identify")
+            self._resolve(self.today)
+            details = {"identified_by": how, **dict(evidence)}
+            common: dict[str, Any] = {
+                "accounting_date": self.today,
+                "made_by": MadeBy.ENGINE,
+                "rule": f"identify:{how}",
+                "evidence": details,
+            }
+            first = self._row(work, state, _UNID, -unidentified, customer_id=None, **common)
+            second = self._row(work, state, _UNAPP, unidentified, customer_id=customer_id, **common)
+            accounts = self.setup.accounts
+            work.events.append(
+                _Event(
+                    [first, second],
+                    "receipt_identification",
+                    self.today,
+                    f"receipt {state.id} identified as customer {customer.number} ({how})",
+                    [
+                        LineDraft(accounts.unidentified, unidentified, 0, state.currency),
+                        LineDraft(accounts.unapplied, 0, unidentified, state.currency, customer_id),
+                    ],
+                )
+            )
+        work.audits.append(
+            {
+                "at": self.now,
+                "actor": ENGINE_ACTOR,
+                "entity": "receipt",
+                "entity_id": str(state.id),
+                "action": "identified",
+                "details": json.dumps({"customer": customer.number, "how": how}, default=str, sort_keys=True),
+            }
+        )
+
+    def _item(self, work: _Work, item_id: str) -> tuple[_Item, int]:
+        known = self.items.get(item_id)
+        if known is None:
+            seen = self.view.item(item_id)
+            if seen is None:
+                raise Refused(f"open item {item_id} is not open")
+            scale = Money.of(seen.amount_due_remaining, seen.currency)
+            known = _Item(
+                seen=seen,
+                initial_minor=scale.minor_units,
+                remaining_minor=scale.minor_units,
+                original_minor=Money.of(seen.amount_due_original, seen.currency).minor_units,
+                disputed_minor=Money.of(seen.disputed_amount, seen.currency).minor_units,
+            )
+            self.items[item_id] = known
+        return known, work.items.get(item_id, known.remaining_minor)
+
+    def _held(self, item: _Item, remaining: int) -> int:
+        """``applications.disputed_held`` on the item as it is now."""
+        if item.disputed_minor <= 0:
+            return 0
+        customer_id = int(item.seen.customer_id)
+        if customer_id not in self._profiles:
+            customer = self.session.get(Customer, customer_id)
+            self._profiles[customer_id] = customer.profile if customer is not None else None
+        profile = self._profiles[customer_id]
+        if profile is None or not self.setup.disputes_leave_matching(profile):
+            return 0
+        return min(item.disputed_minor, max(remaining, 0))
+
+    def _apply_one(
+        self,
+        work: _Work,
+        state: ReceiptState,
+        item_id: str,
+        amount_value: Decimal,
+        discount_value: Decimal,
+        write_off_value: Decimal,
+        rule: str,
+        score: str,
+        evidence: Mapping[str, Any],
+    ) -> None:
+        """``applications.apply`` of the engine: -UNAPP +APP, Dr unapplied / Cr receivables (and
+        discount, write-off), the item moved; refused where the service refuses."""
+        if state.customer_id is None:
+            raise Refused("unidentified")
+        self._post_receipt(work, state)
+        item, remaining = self._item(work, item_id)
+        cur = state.currency
+        if item.seen.currency != cur:
+            raise Refused("currency")
+        try:
+            amount = Money.of(amount_value, cur).minor_units
+            discount = Money.of(discount_value, cur).minor_units
+            write_off = Money.of(write_off_value, cur).minor_units
+        except ArError as exc:
+            raise Refused(str(exc)) from exc
+        if discount < 0 or write_off < 0 or (amount == 0 and discount == 0 and write_off == 0):
+            raise Refused("amounts")
+        if remaining < 0 or item.original_minor < 0:
+            if amount >= 0 or discount or write_off or -amount > -remaining:
+                raise Refused("credit")
+        else:
+            if amount < 0:
+                raise Refused("negative")
+            if amount + discount + write_off > remaining - self._held(item, remaining):
+                raise Refused("more than open")
+            if amount > state.buckets.get(_UNAPP, 0):
+                raise Refused("more than unapplied")
+        activity: str | None = None
+        write_off_account = ""
+        if write_off:
+            try:
+                activity, write_off_account = self.setup.receipt_write_off_account()
+            except ArError as exc:
+                raise Refused(str(exc)) from exc
+            if Money.from_minor(write_off, cur).amount > self._limit(
+                ENGINE_ACTOR, DocumentType.RECEIPT_WRITE_OFF, cur
+            ):
+                raise Refused("write-off above the limit")
+        self._resolve(self.today)
+        customer = int(item.seen.customer_id)
+        schedule_id = int(item_id)
+        common: dict[str, Any] = {"accounting_date": self.today, "made_by": MadeBy.ENGINE, "rule": rule}
+        # The APP row first: the journal's source is the application itself.
+        applied = self._row(
+            work,
+            state,
+            _APP,
+            amount,
+            customer_id=customer,
+            schedule_id=schedule_id,
+            discount_minor=discount,
+            write_off_minor=write_off,
+            activity=activity,
+            score=score,
+            evidence=evidence,
+            **common,
+        )
+        unapplied = self._row(work, state, _UNAPP, -amount, customer_id=state.customer_id, **common)
+        accounts = self.setup.accounts
+        lines: list[LineDraft] = []
+        if amount:
+            lines += [
+                LineDraft(accounts.unapplied, max(amount, 0), max(-amount, 0), cur, state.customer_id),
+                LineDraft(accounts.receivables, max(-amount, 0), max(amount, 0), cur, customer, schedule_id),
+            ]
+        if discount:
+            lines += [
+                LineDraft(accounts.discounts, discount, 0, cur, customer),
+                LineDraft(accounts.receivables, 0, discount, cur, customer, schedule_id),
+            ]
+        if write_off:
+            lines += [
+                LineDraft(write_off_account, write_off, 0, cur, customer),
+                LineDraft(accounts.receivables, 0, write_off, cur, customer, schedule_id),
+            ]
+        work.events.append(
+            _Event(
+                [applied, unapplied],
+                "application",
+                self.today,
+                f"receipt {state.id} applied to {item.seen.trx_number} ({rule})",
+                lines,
+            )
+        )
+        work.items[item_id] = remaining - (amount + discount + write_off)
+
+    def _commit(self, work: _Work, original: ReceiptState, state: ReceiptState) -> None:
+        """Accept one receipt's work into the batch: rows, events, items (laid over the view), receipt."""
+        offset = len(self.rows)
+        self.rows.extend(work.rows)
+        for event in work.events:
+            event.rows = [offset + i for i in event.rows]
+            self.events.append(event)
+        self.audits.extend(work.audits)
+        for item_id, remaining in work.items.items():
+            item = self.items[item_id]
+            item.remaining_minor = remaining
+            item.closed_on = self.today if remaining == 0 else None
+            self.view.overlay(item.seen, Money.from_minor(remaining, item.seen.currency).amount)
+        state.status = _status(state)
+        original.buckets = state.buckets
+        before = (original.status, original.customer_id, original.identified_by)
+        if (state.status, state.customer_id, state.identified_by) != before:
+            original.status = state.status
+            original.customer_id = state.customer_id
+            original.identified_by = state.identified_by
+            self.changed_receipts[original.id] = original
+
+    # -- writing ----------------------------------------------------------------------
+    def write(self) -> None:
+        """Write the batch (see the module docstring); BatchConflict when an item changed meanwhile."""
+        session = self.session
+        self._verify_items()
+        rows_table = _table(ReceivableApplication)
+        ids: list[int] = []
+        if self.rows:
+            ids = [
+                int(i)
+                for i in session.execute(
+                    insert(rows_table).returning(rows_table.c.id, sort_by_parameter_order=True),
+                    self.rows,
+                ).scalars()
+            ]
+        drafts = [
+            JournalDraft(
+                event=e.event,
+                source_type="receivable_application",
+                source_id=ids[e.rows[0]],
+                accounting_date=e.accounting_date,
+                description=e.description,
+                lines=e.lines,
+                actor=ENGINE_ACTOR,
+            )
+            for e in self.events
+        ]
+        journal_ids = ledger.post_many(session, drafts, now=self.now, resolver=self.periods)
+        links = [
+            {"b_id": ids[i], "b_journal": journal_id}
+            for event, journal_id in zip(self.events, journal_ids, strict=True)
+            for i in event.rows
+        ]
+        if links:
+            session.execute(
+                update(rows_table)
+                .where(rows_table.c.id == bindparam("b_id"))
+                .values(journal_id=bindparam("b_journal")),
+                links,
+            )
+        items_table = _table(PaymentSchedule)
+        moved = [
+            {
+                "b_id": int(item_id),
+                "b_remaining": item.remaining_minor,
+                "b_status": _CLOSED if item.remaining_minor == 0 else _OPEN,
+                "b_closed_on": item.closed_on,
+            }
+            for item_id, item in self.items.items()
+            if item.remaining_minor != item.initial_minor
+        ]
+        if moved:
+            session.execute(
+                update(items_table)
+                .where(items_table.c.id == bindparam("b_id"))
+                .values(
+                    amount_due_remaining_minor=bindparam("b_remaining"),
+                    status=bindparam("b_status"),
+                    closed_on=bindparam("b_closed_on"),
+                ),
+                moved,
+            )
+        receipts_table = _table(Receipt)
+        if self.changed_receipts:
+            session.execute(
+                update(receipts_table)
+                .where(receipts_table.c.id == bindparam("b_id"))
+                .values(
+                    status=bindparam("b_status"),
+                    customer_id=bindparam("b_customer"),
+                    identified_by=bindparam("b_how"),
+                ),
+                [
+                    {
+                        "b_id": r.id,
+                        "b_status": r.status,
+                        "b_customer": r.customer_id,
+                        "b_how": r.identified_by,
+                    }
+                    for r in self.changed_receipts.values()
+                ],
+            )
+        if self.audits:
+            session.execute(insert(_table(AuditEvent)), self.audits)
+        decided = [d["receipt_id"] for d in self.decisions]
+        for start in range(0, len(decided), 500):
+            chunk = decided[start : start + 500]
+            session.execute(delete(MatchRecommendation).where(MatchRecommendation.receipt_id.in_(chunk)))
+            session.execute(delete(MatchDecision).where(MatchDecision.receipt_id.in_(chunk)))
+        if self.decisions:
+            session.execute(insert(_table(MatchDecision)), self.decisions)
+        if self.recommendations:
+            session.execute(insert(_table(MatchRecommendation)), self.recommendations)
+        # ORM objects the caller's session holds (receipts, items) are stale now
+        session.expire_all()
+
+    def _verify_items(self) -> None:
+        """Lock the items applied to; each must still be open for what the engine saw."""
+        wanted = sorted(int(i) for i in self.items)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            found: dict[int, int] = {
+                item_id: remaining
+                for item_id, remaining in self.session.execute(
+                    select(PaymentSchedule.id, PaymentSchedule.amount_due_remaining_minor)
+                    .where(PaymentSchedule.id.in_(chunk), PaymentSchedule.status == _OPEN)
+                    .with_for_update()
+                )
+            }
+            for item_id in chunk:
+                if found.get(item_id) != self.items[str(item_id)].initial_minor:
+                    raise BatchConflict(f"open item {item_id} changed since it was read")
+
+
+def _status(state: ReceiptState) -> str:
+    """``applications._refresh_status`` on the buckets."""
+    if state.status == ReceiptStatus.REVERSED.value:
+        return state.status
+    b = state.buckets
+    if b.get(_UNID, 0) > 0 or (not b and state.customer_id is None):
+        return ReceiptStatus.UNIDENTIFIED.value
+    if b.get(_UNAPP, 0) > 0 or not b:
+        return ReceiptStatus.UNAPPLIED.value
+    return ReceiptStatus.APPLIED.value
