@@ -242,9 +242,10 @@ class CashApplication:
         if bulk:
             savepoint = session.begin_nested()
             try:
-                summary, refused = self._decide_batch_bulk(
+                summary, plan, refused = self.plan_batch(
                     session, receipt_ids, view=view, now=now, replay=replay
                 )
+                plan.write()
                 savepoint.commit()
             except (ArError, SQLAlchemyError) as exc:
                 if savepoint.is_active:
@@ -284,7 +285,7 @@ class CashApplication:
                 view.refresh(changed)
         return summary
 
-    def _decide_batch_bulk(
+    def plan_batch(
         self,
         session: Session,
         receipt_ids: Sequence[int],
@@ -292,9 +293,9 @@ class CashApplication:
         view: DbLedgerView,
         now: datetime,
         replay: bool,
-    ) -> tuple[RunSummary, list[tuple[int, Decision]]]:
-        """Decide the batch against the view (each application laid over it), then write it in bulk;
-        the receipts the services would refuse, with their decisions, are returned undone."""
+    ) -> tuple[RunSummary, BatchPlan, list[tuple[int, Decision]]]:
+        """Decide the batch against the view, each application laid over it, into a plan to write
+        in bulk; the receipts the services would refuse are returned apart with their decisions."""
         summary = RunSummary()
         rows: list[Row[Any]] = list(
             session.execute(
@@ -341,8 +342,7 @@ class CashApplication:
             summary.receipts += 1
             plan.record(receipt.id, decision)
             summary.outcomes[decision.outcome.value] += 1
-        plan.write()
-        return summary, refused
+        return summary, plan, refused
 
     # -- one receipt -------------------------------------------------------------------
     def persist(
