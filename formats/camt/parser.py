@@ -37,6 +37,7 @@ from typing import BinaryIO
 from lxml import etree
 
 from formats.amount import Amount, is_currency_code, parse_decimal_amount
+from formats.camt.build import Interner, fast_constructor
 from formats.camt.profiles import Profile, UnsupportedVersion, select_profile
 from formats.camt.records import (
     Account,
@@ -208,6 +209,17 @@ def _index(elem: Element) -> dict[str, list[Element]]:
 def _first(found: list[Element] | None) -> Element | None:
     return found[0] if found else None
 
+
+# Hot-path constructors (see formats.camt.build): same records, a fraction of the cost.
+_make_origin = fast_constructor(Origin)
+_make_amount = fast_constructor(Amount)  # value always from parse_decimal_amount: a Decimal
+_make_entry = fast_constructor(Entry)
+_make_transaction = fast_constructor(Transaction)
+_make_refs = fast_constructor(TransactionRefs)
+_make_parties = fast_constructor(RelatedParties)
+_make_party = fast_constructor(Party)
+_make_reference = fast_constructor(CreditorReference)
+_make_bank_tx_code = fast_constructor(BankTransactionCode)
 
 _NO_REFS = TransactionRefs(None, None, None, None, None, None, None, None)
 _NO_PARTIES = RelatedParties(None, None, None, None, None, None, None, None, None, None)
@@ -385,6 +397,9 @@ class _Reader:
         q = profile.qname
         self.q = q
         self.n = _Names(profile)
+        # Equal sub-records recur from entry to entry (the same bank code, the same creditor).
+        self._party = Interner(_make_party)
+        self._bank_tx_code = Interner(_make_bank_tx_code)
 
     # -- problems ---------------------------------------------------------------------------
 
@@ -520,7 +535,7 @@ class _Reader:
         if not is_currency_code(currency):
             self.problem("CAMT-E011", f"{what} has no valid Ccy attribute ({currency[:10]!r})", elem)
             return None
-        return None if value is None else Amount(value, currency)
+        return None if value is None else _make_amount(value, currency)
 
     def credit_debit(self, elem: Element | None, what: str, *, required: bool = True) -> CreditDebit | None:
         if elem is None:
@@ -644,7 +659,7 @@ class _Reader:
             adr_lines = ak.get(n.AdrLine)
             if adr_lines:
                 lines = tuple(t for t in (self.raw_text(a) for a in adr_lines) if t)
-        return Party(self.t1(k.get(n.Nm)), identifier, country, lines)
+        return self._party(self.t1(k.get(n.Nm)), identifier, country, lines)  # type: ignore[no-any-return]
 
     def t1(self, found: list[Element] | None) -> str | None:
         """Stripped text of the first of some children (an _index() entry), None when absent/empty."""
@@ -703,7 +718,7 @@ class _Reader:
             pk = _index(prtry[0])
             code = self.t1(pk.get(n.Cd))
             issuer = self.t1(pk.get(n.Issr))
-        return BankTransactionCode(domain, family, subfamily, code, issuer)
+        return self._bank_tx_code(domain, family, subfamily, code, issuer)  # type: ignore[no-any-return]
 
     def exchange(self, elem: Element | None) -> CurrencyExchange | None:
         xchg = self.child(elem, "CcyXchg")
@@ -822,7 +837,7 @@ class _Reader:
                 cdtr_ref_inf,
                 Severity.WARNING,
             )
-        return CreditorReference(value, kind, code or proprietary, issuer, valid)
+        return _make_reference(value, kind, code or proprietary, issuer, valid)
 
     def return_info(self, elem: Element | None) -> ReturnInfo | None:
         if elem is None:
@@ -1036,27 +1051,27 @@ class _Reader:
             warnings = ()
         if amount is None or indicator is None or status is None:
             return None
-        return Entry(
-            index=index,
-            amount=amount,
-            credit_debit=indicator,
-            reversal=reversal,
-            status=status,
-            booking_date=booking_date,
-            booking_datetime=booking_dt,
-            value_date=value_date,
-            value_datetime=value_dt,
-            entry_ref=servicer_ref or entry_reference,
-            account_servicer_ref=servicer_ref,
-            entry_reference=entry_reference,
-            bank_tx_code=bank_code,
-            amount_details=details,
-            charges=entry_charges,
-            batches=tuple(batches),
-            transactions=transactions,
-            additional_info=self.raw_text(_first(g(n.AddtlNtryInf))),
-            warnings=warnings,
-            origin=Origin(self.source, _line(ntry), entry_path),
+        return _make_entry(  # the fields of Entry, in order
+            index,
+            amount,
+            indicator,
+            reversal,
+            status,
+            booking_date,
+            booking_dt,
+            value_date,
+            value_dt,
+            servicer_ref or entry_reference,  # entry_ref
+            servicer_ref,
+            entry_reference,
+            bank_code,
+            details,
+            entry_charges,
+            tuple(batches) if batches else (),
+            transactions,
+            self.raw_text(_first(g(n.AddtlNtryInf))),
+            warnings,
+            _make_origin(self.source, ntry.sourceline, entry_path),
         )
 
     def entry_status(self, sts: Element | None) -> EntryStatus | None:
@@ -1135,15 +1150,15 @@ class _Reader:
         if refs_elem:
             rk = _index(refs_elem[0])
             r1 = self.r1
-            refs = TransactionRefs(
-                message_id=r1(rk.get(n.MsgId)),
-                account_servicer_ref=r1(rk.get(n.AcctSvcrRef)),
-                payment_info_id=r1(rk.get(n.PmtInfId)),
-                instruction_id=r1(rk.get(n.InstrId)),
-                end_to_end_id=r1(rk.get(n.EndToEndId)),
-                transaction_id=r1(rk.get(n.TxId)),
-                mandate_id=r1(rk.get(n.MndtId)),
-                uetr=r1(rk.get(n.UETR)),
+            refs = _make_refs(
+                r1(rk.get(n.MsgId)),
+                r1(rk.get(n.AcctSvcrRef)),
+                r1(rk.get(n.PmtInfId)),
+                r1(rk.get(n.InstrId)),
+                r1(rk.get(n.EndToEndId)),
+                r1(rk.get(n.TxId)),
+                r1(rk.get(n.MndtId)),
+                r1(rk.get(n.UETR)),
             )
         else:
             refs = _NO_REFS
@@ -1154,17 +1169,17 @@ class _Reader:
             ak = _index(agents[0]) if agents else {}
             debtor_iban, debtor_other = self.account_ids(_first(pk.get(n.DbtrAcct)))
             creditor_iban, creditor_other = self.account_ids(_first(pk.get(n.CdtrAcct)))
-            parties = RelatedParties(
-                debtor=self.party(_first(pk.get(n.Dbtr))),
-                debtor_iban=debtor_iban,
-                debtor_account_other=debtor_other,
-                ultimate_debtor=self.party(_first(pk.get(n.UltmtDbtr))),
-                creditor=self.party(_first(pk.get(n.Cdtr))),
-                creditor_iban=creditor_iban,
-                creditor_account_other=creditor_other,
-                ultimate_creditor=self.party(_first(pk.get(n.UltmtCdtr))),
-                debtor_agent_bic=self._agent_bic(ak.get(n.DbtrAgt)),
-                creditor_agent_bic=self._agent_bic(ak.get(n.CdtrAgt)),
+            parties = _make_parties(  # the fields of RelatedParties, in order
+                self.party(_first(pk.get(n.Dbtr))),
+                debtor_iban,
+                debtor_other,
+                self.party(_first(pk.get(n.UltmtDbtr))),
+                self.party(_first(pk.get(n.Cdtr))),
+                creditor_iban,
+                creditor_other,
+                self.party(_first(pk.get(n.UltmtCdtr))),
+                self._agent_bic(ak.get(n.DbtrAgt)),
+                self._agent_bic(ak.get(n.CdtrAgt)),
             )
         else:
             parties = _NO_PARTIES
@@ -1200,26 +1215,26 @@ class _Reader:
             pk2 = _index(purp[0])
             purpose = self.t1(pk2.get(n.Cd)) or self.t1(pk2.get(n.Prtry))
         bk_tx_cd = g(n.BkTxCd)
-        return Transaction(
-            index=index,
-            amount=amount,
-            amount_source=source,
-            credit_debit=tx_indicator,
-            amount_details=details,
-            instructed_amount=details.instructed if details is not None else None,
-            refs=refs,
-            bank_tx_code=self.bank_tx_code(bk_tx_cd[0]) if bk_tx_cd else None,
-            parties=parties,
-            counterparty=counterparty,
-            counterparty_iban=counterparty_iban,
-            remittance_unstructured=unstructured,
-            creditor_references=tuple(references),
-            remittance_additional=tuple(additional),
-            return_info=return_info,
-            charges=self.charges(chrgs, "TxDtls/Chrgs") if chrgs else None,
-            purpose=purpose,
-            additional_info=self.raw_text(_first(g(n.AddtlTxInf))),
-            origin=Origin(self.source, _line(tx), path),
+        return _make_transaction(  # the fields of Transaction, in order
+            index,
+            amount,
+            source,
+            tx_indicator,
+            details,
+            details.instructed if details is not None else None,  # instructed_amount
+            refs,
+            self.bank_tx_code(bk_tx_cd[0]) if bk_tx_cd else None,
+            parties,
+            counterparty,
+            counterparty_iban,
+            unstructured,
+            tuple(references) if references else (),
+            tuple(additional) if additional else (),
+            return_info,
+            self.charges(chrgs, "TxDtls/Chrgs") if chrgs else None,
+            purpose,
+            self.raw_text(_first(g(n.AddtlTxInf))),
+            _make_origin(self.source, tx.sourceline, path),
         )
 
     def counterparty(
