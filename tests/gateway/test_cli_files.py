@@ -117,7 +117,7 @@ def test_init_check_ingest_and_exit_codes(statement: Path, tmp_path: Path) -> No
     done = arbridge("--config", str(config), "ingest", str(statement), "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     [result] = json.loads(done.stdout)
-    assert (result["state"], result["receipts_created"]) == ("processed", 4)
+    assert (result["state"], result["receipts_created"]) == ("processed", len(DEMO_PAYMENTS))
     again = json.loads(
         arbridge("--config", str(config), "ingest", str(statement), "--json", cwd=tmp_path).stdout
     )

@@ -95,23 +95,31 @@ def document(*entries: str, iban: str = DEMO_IBAN, currency: str = "EUR") -> str
 def test_statement_becomes_one_receipt_per_credit(ingestor: Ingestor, engine: Engine, tmp_path: Path) -> None:
     result = ingestor.ingest(write(tmp_path, "s.xml", demo_statement()))
     assert result.state is FileState.PROCESSED, result.problems
-    assert (result.format, result.statements, result.entries) == ("camt.053.001.02", 1, 4)
-    assert result.receipts_created == 4
+    paid = len(DEMO_PAYMENTS)
+    assert (result.format, result.statements, result.entries) == ("camt.053.001.02", 1, paid)
+    assert result.receipts_created == paid
     with session_factory(engine)() as session:
         receipts = session.scalars(select(Receipt).order_by(Receipt.id)).all()
-        assert [str(r.amount) for r in receipts] == ["1190.00 EUR", "595.00 EUR", "238.00 EUR", "99.99 EUR"]
+        assert [str(r.amount) for r in receipts] == [f"{p['amount']} EUR" for p in DEMO_PAYMENTS]
         first = receipts[0]
         assert (first.bank_account, first.entry_ref, first.tx_index) == (DEMO_IBAN, "S-1-0001", 0)
         assert first.payer_iban == "DE02120300000000202051"
         assert first.end_to_end_id == "NW-2026-11-0001"
         assert json.loads(first.remittance) == ["Invoice INV-000001"]
-        assert json.loads(receipts[2].references) == ["RF18539007547034"]
         assert first.bank_tx_code == "PMNT/RCDT/ESCT"
         file = session.get(InboundFile, result.file_id)
         assert file is not None and file.state == "processed" and file.stored_path
         assert Path(file.stored_path).read_bytes() == (tmp_path / "s.xml").read_bytes()
         statement = session.scalars(select(BankStatement)).one()
-        assert (statement.opening_minor, statement.closing_minor) == (1_000_000, 1_212_299)
+        paid_minor = sum(int(p["amount"].replace(".", "")) for p in DEMO_PAYMENTS)
+        assert (statement.opening_minor, statement.closing_minor) == (1_000_000, 1_000_000 + paid_minor)
+
+
+def test_structured_references_are_kept(ingestor: Ingestor, engine: Engine, tmp_path: Path) -> None:
+    payments = [{"amount": "10.00", "name": "P", "iban": "DE02120300000000202051", "rf": "RF18539007547034"}]
+    ingestor.ingest(write(tmp_path, "rf.xml", demo_statement(payments)))
+    with session_factory(engine)() as session:
+        assert json.loads(session.scalars(select(Receipt.references)).one()) == ["RF18539007547034"]
 
 
 def test_same_bytes_twice_is_a_duplicate(ingestor: Ingestor, engine: Engine, tmp_path: Path) -> None:
@@ -120,7 +128,7 @@ def test_same_bytes_twice_is_a_duplicate(ingestor: Ingestor, engine: Engine, tmp
     renamed = write(tmp_path, "renamed.xml", path.read_text())
     again = ingestor.ingest(renamed)
     assert again.state is FileState.DUPLICATE and again.duplicate_of == first.file_id
-    assert count(engine, Receipt) == 4
+    assert count(engine, Receipt) == len(DEMO_PAYMENTS)
     assert count(engine, InboundFile) == 2
 
 
@@ -131,8 +139,8 @@ def test_reexport_with_other_bytes_creates_nothing_new(
     reexported = demo_statement().replace("<ElctrncSeqNb>1</ElctrncSeqNb>", "<ElctrncSeqNb>2</ElctrncSeqNb>")
     result = ingestor.ingest(write(tmp_path, "b.xml", reexported))
     assert result.state is FileState.PROCESSED
-    assert (result.receipts_created, result.receipts_existing) == (0, 4)
-    assert count(engine, Receipt) == 4
+    assert (result.receipts_created, result.receipts_existing) == (0, len(DEMO_PAYMENTS))
+    assert count(engine, Receipt) == len(DEMO_PAYMENTS)
 
 
 @pytest.mark.parametrize(
