@@ -23,7 +23,15 @@ from lxml import etree
 
 from formats.errors import Problem, SchemaUnavailableError
 
-__all__ = ["XSD_PREFIX", "available_schemas", "schema_for", "validate", "validate_streaming"]
+__all__ = [
+    "XSD_PREFIX",
+    "available_schemas",
+    "clean_message",
+    "schema_for",
+    "schema_for_head",
+    "validate",
+    "validate_streaming",
+]
 
 XSD_PREFIX = "urn:iso:std:iso:20022:tech:xsd:"
 _MAX_PROBLEMS = 1000
@@ -120,7 +128,13 @@ def validate(stream: BinaryIO, *, source: str) -> list[Problem]:
             if isinstance(found, list) and found and isinstance(found[0], etree._Element):
                 path = _local_path(found[0])
         problems.append(
-            Problem("XSD-E001", _clean(error.message), source, error.line or None, path or error.path or None)
+            Problem(
+                "XSD-E001",
+                clean_message(error.message),
+                source,
+                error.line or None,
+                path or error.path or None,
+            )
         )
     return problems
 
@@ -128,9 +142,25 @@ def validate(stream: BinaryIO, *, source: str) -> list[Problem]:
 _CLARK = re.compile(r"\{(?:urn|https?):[^{}]*\}")
 
 
-def _clean(message: str) -> str:
+def clean_message(message: str) -> str:
     """Drop the Clark-notation namespace from lxml's messages: '{urn:...}Amt' -> 'Amt'."""
     return _CLARK.sub("", message)
+
+
+def schema_for_head(head: bytes) -> etree.XMLSchema | None:
+    """The official XSD of a document from its first bytes (root namespace), None when there is none.
+
+    For a one-pass check while parsing (``formats.camt.parse(..., schema=...)``); a
+    document without one is reported by :func:`validate` (XSD-E002).
+    """
+    match = _NAMESPACE_RE.search(head)
+    message = match.group(1).decode().removeprefix(XSD_PREFIX) if match else None
+    if message is None or message not in available_schemas():
+        return None
+    return schema_for(message)
+
+
+_NAMESPACE_RE = re.compile(rb'xmlns(?::\w+)?="(urn:iso:std:iso:20022:tech:xsd:[^"]+)"')
 
 
 def validate_streaming(stream: BinaryIO, *, source: str) -> list[Problem]:
@@ -172,5 +202,5 @@ def validate_streaming(stream: BinaryIO, *, source: str) -> list[Problem]:
         if len(problems) >= _MAX_PROBLEMS:
             problems.append(Problem("XSD-E001", "too many problems; stopped", source, None, None))
             break
-        problems.append(Problem("XSD-E001", _clean(error.message), source, error.line or None, None))
+        problems.append(Problem("XSD-E001", clean_message(error.message), source, error.line or None, None))
     return problems

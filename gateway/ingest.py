@@ -41,7 +41,7 @@ from formats.camt.records import (
     StatementEnd,
     StatementHeader,
 )
-from formats.errors import FormatError, Problem
+from formats.errors import FormatError, MalformedInputError, Problem, Severity
 from gateway.registry import BankStatement, FileState, InboundFile, find_original, sha256_of
 
 HEAD_BYTES = 4096
@@ -271,7 +271,12 @@ class Ingestor:
         self, session: Session, record: InboundFile, stream: BinaryIO, display: str, result: IngestResult
     ) -> None:
         from formats.camt import entry_fingerprint, parse
+        from formats.validate import schema_for_head
 
+        # The XSD check rides along the parse (one read of the file); see _check_schema.
+        schema = schema_for_head(stream.read(4096))
+        stream.seek(0)
+        deviations: list[Problem] = []
         problems: list[Problem] = []
         banks: set[str] = set()
         account_iban: str | None = None
@@ -286,7 +291,7 @@ class Ingestor:
             pending.clear()
 
         try:
-            for item in parse(stream, source=display, limits=self._limits()):
+            for item in parse(stream, source=display, limits=self._limits(), schema=schema):
                 if isinstance(item, MessageHeader):
                     result.format = item.format
                 elif isinstance(item, StatementHeader):
@@ -305,7 +310,11 @@ class Ingestor:
                     if len(pending) >= RECEIPT_BATCH:
                         flush()
                 elif isinstance(item, StatementEnd):
-                    result.warnings.extend(item.warnings)
+                    for warning in item.warnings:
+                        if warning.code == "XSD-E001":  # only with a schema, on the last statement
+                            deviations.append(dataclasses.replace(warning, severity=Severity.ERROR))
+                        else:
+                            result.warnings.append(warning)
                     result.statements += 1
                     if statement is not None and account_iban is not None and not problems:
                         flush()
@@ -313,11 +322,22 @@ class Ingestor:
                         result.receipts_existing += counts[1]
                         self._record_statement(session, record, statement, item, account_iban, *counts)
                     statement = None
+        except MalformedInputError as exc:
+            if schema is None:
+                problems.extend(exc.problems)
+            else:  # the validating parse cannot quote libxml2's syntax error: parse again for it
+                stream.seek(0)
+                try:
+                    for _item in parse(stream, source=display, limits=self._limits()):
+                        pass
+                    problems.extend(exc.problems)
+                except FormatError as again:
+                    problems.extend(again.problems)
         except FormatError as exc:
             problems.extend(exc.problems)
         if problems:
             raise _Rejected(problems)
-        self._check_schema(stream, display, banks, result)
+        self._check_schema(stream, display, banks, result, deviations if schema is not None else None)
 
     def _limits(self) -> Any:
         from formats.camt import DEFAULT_LIMITS
@@ -501,17 +521,31 @@ class Ingestor:
         found = self.config.account(iban)
         return found[2].currency if found else "XXX"
 
-    def _check_schema(self, stream: BinaryIO, display: str, banks: set[str], result: IngestResult) -> None:
-        """XSD deviations are warnings, or errors for a bank configured `strict: true`."""
+    def _check_schema(
+        self,
+        stream: BinaryIO,
+        display: str,
+        banks: set[str],
+        result: IngestResult,
+        found: list[Problem] | None,
+    ) -> None:
+        """XSD deviations are warnings, or errors for a bank configured `strict: true`.
+
+        ``found``: the deviations the parse reported while validating (None when the
+        document's namespace has no official XSD). A valid file is not read again; a
+        small file with deviations is, for a report with lines and XPaths.
+        """
         from formats.validate import validate, validate_streaming
 
         strict = sorted(b for b in banks if self.config.banks[b].strict)
-        stream.seek(0)
         # Lines and XPaths need the whole tree: only for files small enough to hold in memory.
         size = stream.seek(0, 2)
         stream.seek(0)
-        check = validate if size <= FULL_VALIDATION_MAX_BYTES else validate_streaming
-        deviations = check(stream, source=display)
+        if found is not None and (not found or size > FULL_VALIDATION_MAX_BYTES):
+            deviations = found
+        else:
+            check = validate if size <= FULL_VALIDATION_MAX_BYTES else validate_streaming
+            deviations = check(stream, source=display)
         if deviations and strict:
             raise _Rejected(
                 [

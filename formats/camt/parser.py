@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from lxml import etree
 
@@ -79,6 +79,7 @@ from formats.errors import (
     Severity,
     UnknownFormatError,
 )
+from formats.validate import clean_message
 
 __all__ = ["DEFAULT_LIMITS", "Limits", "parse", "parse_document"]
 
@@ -161,6 +162,8 @@ class _GuardedReader:
         self._limits = limits
         self.position = len(head)
         self.mark = 0  # position when the last entry/statement ended
+        self.previous = b""  # the two last chunks read: the end of the document, once it is read
+        self.last = head
 
     def read(self, size: int = -1) -> bytes:
         if self._head is not None:
@@ -179,6 +182,8 @@ class _GuardedReader:
                 )
             )
         self.position += len(data)
+        if data:
+            self.previous, self.last = self.last, data
         if self.position > self._limits.max_file_bytes:
             self._limit(f"file is larger than {self._limits.max_file_bytes} bytes")
         if self.position - self.mark > self._limits.max_bytes_between_entries:
@@ -187,6 +192,13 @@ class _GuardedReader:
                 f" (at byte {self.position})"
             )
         return data
+
+    def drain(self) -> bytes:
+        """Read the rest of the stream (within the caps); return its last bytes."""
+        tail = b""
+        while data := self.read(1 << 20):
+            tail = (tail + data)[-(2 << 20) :]
+        return tail
 
     def _limit(self, message: str) -> None:
         raise _Abort(
@@ -1312,20 +1324,69 @@ class _Reader:
         return end
 
 
-def parse(stream: BinaryIO, *, source: str, limits: Limits = DEFAULT_LIMITS) -> Iterator[CamtRecord]:
+def parse(
+    stream: BinaryIO,
+    *,
+    source: str,
+    limits: Limits = DEFAULT_LIMITS,
+    schema: etree.XMLSchema | None = None,
+) -> Iterator[CamtRecord]:
     """Parse a camt.052/053/054 document lazily; see the module docstring for the event order.
 
     Raises a FormatError subclass (after the records already yielded) when the file
     must be refused; its ``problems`` lists every problem found, each with file, line
     and XPath.
+
+    With ``schema`` (e.g. ``formats.validate.schema_for("camt.053.001.08")``) libxml2
+    validates the document against the XSD while it is parsed -- one read of the file
+    instead of two. Every deviation becomes a warning ``XSD-E001`` (libxml2 gives no line
+    in this mode, and no XPath) appended to the ``warnings`` of the document's *last*
+    ``StatementEnd``, which is therefore yielded only once the whole document is read.
+    Deviations never refuse the file here: the caller decides (the gateway rejects them
+    for a bank configured ``strict: true``). A document that is not well-formed is still
+    refused with CAMT-E001; when libxml2 hides its syntax error behind the validation
+    errors (it reports only those then), the problem says so instead of quoting it.
     """
     try:
-        yield from _parse(stream, source, limits)
+        yield from _parse(stream, source, limits, schema)
     except _Abort as abort:
         raise abort.error from None
 
 
-def _parse(stream: BinaryIO, source: str, limits: Limits) -> Iterator[CamtRecord]:
+_MISC_TAIL = re.compile(rb"(?:\s+|<!--(?:(?!-->).)*-->|<\?(?:(?!\?>).)*\?>)*\Z", re.DOTALL)
+
+
+def _schema_complete(reader: _GuardedReader, root_closed: bool, root_name: str) -> bool:
+    """Whether a one-pass validated parse read a whole well-formed document.
+
+    With a schema, lxml's iterparse does not reliably report a syntax error: it may end
+    quietly on a truncated file, or report only the validation errors. So the parse is
+    trusted only when the root element was closed and nothing but comments, processing
+    instructions and white space follows its end tag in the last bytes of the file.
+    """
+    if not root_closed:
+        return False
+    tail = reader.previous + reader.last + reader.drain()
+    closes = list(re.finditer(rb"</(?:[A-Za-z_][\w.-]*:)?" + re.escape(root_name.encode()) + rb"\s*>", tail))
+    return bool(closes) and _MISC_TAIL.match(tail, closes[-1].end()) is not None
+
+
+def _schema_deviations(log: object, source: str, max_problems: int) -> list[Problem]:
+    """The validation errors of a one-pass validated parse, as XSD-E001 warnings."""
+    errors = [e for e in cast(Iterable[etree._LogEntry], log) if e.domain_name == "SCHEMASV"]
+    deviations = [
+        Problem("XSD-E001", clean_message(e.message), source, None, None, Severity.WARNING)
+        for e in errors[:max_problems]
+    ]
+    if len(errors) > max_problems:  # as formats.validate reports it
+        stopped = "too many problems; stopped"
+        deviations.append(Problem("XSD-E001", stopped, source, None, None, Severity.WARNING))
+    return deviations
+
+
+def _parse(
+    stream: BinaryIO, source: str, limits: Limits, schema: etree.XMLSchema | None = None
+) -> Iterator[CamtRecord]:
     head, root_name, namespace, envelope_name = _read_head(stream, source, limits)
     try:
         profile = select_profile(namespace, envelope_name)
@@ -1352,10 +1413,13 @@ def _parse(stream: BinaryIO, source: str, limits: Limits) -> Iterator[CamtRecord
     doc = _Reader(profile, source, limits, root_name)
     q = profile.qname
     q_grp_hdr, q_stmt, q_ntry, q_bal = q("GrpHdr"), q(profile.statement), q("Ntry"), q("Bal")
+    q_root = profile.qname(root_name)
+    root_closed = False
+    held_end: StatementEnd | None = None  # with a schema: the last StatementEnd waits for the deviations
     context = etree.iterparse(
         reader,
         events=("end",),
-        tag=(q_grp_hdr, q_stmt, q_ntry),
+        tag=(q_grp_hdr, q_stmt, q_ntry) if schema is None else (q_grp_hdr, q_stmt, q_ntry, q_root),
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
@@ -1364,6 +1428,7 @@ def _parse(stream: BinaryIO, source: str, limits: Limits) -> Iterator[CamtRecord
         remove_comments=True,
         remove_pis=True,
         recover=False,
+        schema=schema,
     )
     q_envelope = q(profile.envelope)
     header_sent = False
@@ -1383,6 +1448,9 @@ def _parse(stream: BinaryIO, source: str, limits: Limits) -> Iterator[CamtRecord
         for _event, elem in context:
             tag = elem.tag
             parent = elem.getparent()
+            if parent is None and schema is not None and tag == q_root:
+                root_closed = True  # the root is reported only with a schema
+                continue
             if tag == q_ntry:
                 if parent is None or parent.tag != q_stmt or not in_envelope(parent.getparent()):
                     doc.problem_at(
@@ -1417,6 +1485,9 @@ def _parse(stream: BinaryIO, source: str, limits: Limits) -> Iterator[CamtRecord
                     stmt_header.account.currency
                     or (stmt_header.balances[0].amount.currency if stmt_header.balances else None)
                 )
+                if held_end is not None:
+                    yield held_end
+                    held_end = None
                 yield stmt_header
             assert stmt_header is not None
             if tag == q_ntry:
@@ -1449,7 +1520,11 @@ def _parse(stream: BinaryIO, source: str, limits: Limits) -> Iterator[CamtRecord
                 numbered = len(stmt_header.balances) + len(late_balances)
                 trailing = [(numbered + i, b) for i, b in enumerate((c for c in stmt if c.tag == q_bal), 1)]
                 late_balances.extend(doc.balances(trailing, stmt_header.origin.path))
-            yield doc.statement_end(stmt, stmt_header, late_balances, entry_count, totals)
+            statement_end = doc.statement_end(stmt, stmt_header, late_balances, entry_count, totals)
+            if schema is None:
+                yield statement_end
+            else:
+                held_end = statement_end
             last_path = stmt_header.origin.path
             stmt.clear(keep_tail=False)
             assert parent is not None
@@ -1458,8 +1533,31 @@ def _parse(stream: BinaryIO, source: str, limits: Limits) -> Iterator[CamtRecord
             reader.mark = reader.position
             stmt_elem = None
     except etree.XMLSyntaxError as exc:
-        error = _syntax_error(exc, source, last_path)
-        raise type(error)(source, [*doc.problems, *error.problems]) from None
+        validation_only = schema is not None and all(e.domain_name == "SCHEMASV" for e in context.error_log)
+        if not validation_only or not len(context.error_log):
+            error = _syntax_error(exc, source, last_path)
+            raise type(error)(source, [*doc.problems, *error.problems]) from None
+    if schema is not None:
+        if not _schema_complete(reader, root_closed, root_name):
+            raise MalformedInputError(
+                source,
+                [
+                    *doc.problems,
+                    Problem(
+                        "CAMT-E001",
+                        "not well-formed XML: the document is truncated or has content after its root"
+                        f" element (after {last_path}; parse without the XSD for libxml2's message)",
+                        source,
+                        None,
+                        None,
+                    ),
+                ],
+            )
+        deviations = _schema_deviations(context.error_log, source, limits.max_problems)
+        if deviations and held_end is not None:
+            held_end = dataclasses.replace(held_end, warnings=(*held_end.warnings, *deviations))
+    if held_end is not None:
+        yield held_end
 
     if not header_sent:
         yield doc.message_header(None)
