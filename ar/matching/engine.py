@@ -143,9 +143,6 @@ class _Run:
         if self.rules is not first_rules and self.rules.references != first_rules.references:
             self.hits = self._lookup_references(self.rules)
         self.hit_by_item = {h.item.item_id: h for h in self.hits}
-        self.scope_items = self._scope_items()
-        self.items_by_id: dict[str, OpenItem] = {i.item_id: i for i in self.scope_items}
-        self.items_by_id.update((h.item.item_id, h.item) for h in self.hits)
         self.fuzzy: dict[str, int] = {}
         self.names: dict[str, int] = {}
 
@@ -164,7 +161,10 @@ class _Run:
         same_currency = [i for i in self.scope_items if i.currency == self.receipt.currency]
         return balances(same_currency, self.receipt.receipt_date, self.rules.open_balance)
 
-    def _scope_items(self) -> list[OpenItem]:
+    @functools.cached_property
+    def scope_items(self) -> list[OpenItem]:
+        """The open items of the payer's scope, read only when a rule needs them (a receipt its
+        references explain never asks the view for all its payer's items)."""
         if self.payer.customer is None:
             return []
         items: list[OpenItem] = []
@@ -172,6 +172,17 @@ class _Run:
             items.extend(i for i in self.view.open_items(customer_id) if i.amount_due_remaining != 0)
         items.sort(key=lambda i: (i.due_date, i.trx_date, i.trx_number, i.item_id))
         return items[-MAX_SCOPE_ITEMS:]
+
+    @functools.cached_property
+    def items_by_id(self) -> dict[str, OpenItem]:
+        """The scope's items and the referenced ones (a referenced item as its hit has it)."""
+        items = {i.item_id: i for i in self.scope_items}
+        items.update((h.item.item_id, h.item) for h in self.hits)
+        return items
+
+    def _item(self, item_id: str) -> OpenItem:
+        hit = self.hit_by_item.get(item_id)
+        return hit.item if hit is not None else self.items_by_id[item_id]
 
     # -- the rules -------------------------------------------------------------
     def _run_rule(self, rule: Rule, index: int) -> _Proposal | None:
@@ -388,7 +399,7 @@ class _Run:
         if not scored:
             return None
         _best_score, best, fits = scored[0]
-        items = [self.items_by_id[a.item_id] for a in best.applications]
+        items = [self._item(a.item_id) for a in best.applications]
         if (
             fits
             and self.payer.trusted
@@ -490,7 +501,7 @@ class _Run:
         self, applications: Sequence[ProposedApplication], rule: ScoreRule
     ) -> tuple[int, scoring.Components, Decimal, Decimal]:
         """(score, components, cash applied, open sum of the items) of applying the receipt so."""
-        items = [self.items_by_id[a.item_id] for a in applications]
+        items = [self._item(a.item_id) for a in applications]
         if not items:
             return 0, (), ZERO, ZERO
         payer = self.payer
@@ -552,9 +563,9 @@ class _Run:
             if a.item_id not in self.hit_by_item and a.item_id in self.fuzzy
         )
         related = tuple(
-            f"paid_for_related:{self.items_by_id[a.item_id].customer_id}"
+            f"paid_for_related:{self._item(a.item_id).customer_id}"
             for a in proposal.applications
-            if payer.customer_id and self.items_by_id[a.item_id].customer_id != payer.customer_id
+            if payer.customer_id and self._item(a.item_id).customer_id != payer.customer_id
         )
         return Evidence(
             identified_by=payer.identified_by,
@@ -571,7 +582,8 @@ class _Run:
         recommendations = self._recommendations(rule, applied)
         payer = self.payer
         if applied is not None:
-            _check(applied.applications, self.items_by_id, self.receipt, self.rules.open_balance)
+            applied_items = {a.item_id: self._item(a.item_id) for a in applied.applications}
+            _check(applied.applications, applied_items, self.receipt, self.rules.open_balance)
             score, components, _, open_sum = self._score_of(applied.applications, rule)
             used = sum((a.amount for a in applied.applications), ZERO)
             unapplied = self.amount - used

@@ -20,6 +20,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ _NUMBER = re.compile(r"([A-Z]*)([0-9]+)")
 _CONFUSED = re.compile(r"[0-9OIL]*[0-9][0-9OIL]*")
 _RF = re.compile(r"RF[0-9]{2}")
 _HAS_DIGIT = re.compile(r"[0-9]")
+_PREFIXED = re.compile(r"([A-Z]{1,5})([0-9]+)")
 _CONFUSIONS = str.maketrans({"O": "0", "I": "1", "L": "1"})
 
 
@@ -70,14 +72,14 @@ def index_keys(trx_number: str, references: Iterable[str] = ()) -> tuple[str, ..
     """The keys an open item is found by: its compact number, prefix+number, the bare number,
     and its other references (an RF creditor reference) compacted."""
     keys: list[str] = []
-    whole = compact(trx_number)
+    parts = _PARTS.findall(trx_number.upper())
+    whole = "".join(parts)
     if whole:
         keys.append(whole)
-    for part in _PARTS.findall(trx_number.upper()):
+    for part in parts:
         for match in _DIGITS.finditer(part):
             keys.extend(_number_keys(match.group(1), match.group(2)))
-    joined = compact(trx_number)
-    for match in re.finditer(r"([A-Z]{1,5})([0-9]+)", joined):
+    for match in _PREFIXED.finditer(whole):
         keys.extend(_number_keys(match.group(1), match.group(2)))
     for reference in references:
         ref = compact(reference)
@@ -187,7 +189,32 @@ def extract(
     end_to_end_id: str | None,
     options: ReferenceOptions,
 ) -> tuple[FoundReference, ...]:
-    """All candidate keys of a receipt, deterministic order (prefixed first, then by key)."""
+    """All candidate keys of a receipt, deterministic order (prefixed first, then by key).
+
+    Remembered for the last receipts (a run extracts each receipt's keys twice: to prefetch
+    what they point to, then to decide); the answer is immutable.
+    """
+    if isinstance(remittance_lines, tuple) and isinstance(structured_references, tuple):
+        return _extract_cached(remittance_lines, structured_references, end_to_end_id, options)
+    return _extract(remittance_lines, structured_references, end_to_end_id, options)
+
+
+@functools.lru_cache(maxsize=4096)
+def _extract_cached(
+    remittance_lines: tuple[str, ...],
+    structured_references: tuple[str, ...],
+    end_to_end_id: str | None,
+    options: ReferenceOptions,
+) -> tuple[FoundReference, ...]:
+    return _extract(remittance_lines, structured_references, end_to_end_id, options)
+
+
+def _extract(
+    remittance_lines: Iterable[str],
+    structured_references: Iterable[str],
+    end_to_end_id: str | None,
+    options: ReferenceOptions,
+) -> tuple[FoundReference, ...]:
     found: dict[str, FoundReference] = {}
 
     def merge(items: Iterable[FoundReference]) -> None:
