@@ -26,9 +26,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, and_, delete, exists, func, insert, or_, select
+from sqlalchemy import Row, Table, and_, delete, exists, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from ar.cashapp.tables import CustomerNameToken, ItemReferenceKey
@@ -84,6 +84,31 @@ def item_references(trx_number: str, order_number: str | None) -> tuple[str, ...
 
 
 # --------------------------------------------------------------------------- the indexes
+def _insert_plain(
+    session: Session, table: Table, rows: list[tuple[int, str]] | list[tuple[int, str, str]]
+) -> None:
+    """Insert rows of plain ints and strings with the driver's executemany (no SQLAlchemy
+    parameter processing per row: these indexes are millions of rows on a first run)."""
+    if not rows:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    names = [c.name for c in table.columns if c.name != "id"][: len(rows[0])]
+    if dialect.paramstyle == "qmark":
+        mark = "?"
+    elif dialect.paramstyle in ("format", "pyformat"):
+        mark = "%s"
+    else:
+        session.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
+        return
+    quote = dialect.identifier_preparer.quote
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
+        f"VALUES ({', '.join(mark for _ in names)})"
+    )
+    connection.exec_driver_sql(sql, rows)
+
+
 def index_open_items(session: Session) -> int:
     """Give every open item without reference keys its keys, in bulk; the number of items indexed."""
     no_keys = ~exists().where(ItemReferenceKey.schedule_id == PaymentSchedule.id)
@@ -92,17 +117,17 @@ def index_open_items(session: Session) -> int:
         .join(Transaction, Transaction.id == PaymentSchedule.transaction_id)
         .where(PaymentSchedule.status == _OPEN, no_keys)
     )
-    batch: list[dict[str, Any]] = []
+    table = cast(Table, ItemReferenceKey.__table__)
+    batch: list[tuple[int, str]] = []
     count = 0
-    for schedule_id, trx_number, order_number in rows:
+    for schedule_id, trx_number, order_number in rows.all():
         count += 1
         for key in index_keys(trx_number, item_references(trx_number, order_number)):
-            batch.append({"schedule_id": schedule_id, "key": key[:80]})
+            batch.append((schedule_id, key[:80]))
         if len(batch) >= INSERT_CHUNK:
-            session.execute(insert(ItemReferenceKey), batch)
+            _insert_plain(session, table, batch)
             batch = []
-    if batch:
-        session.execute(insert(ItemReferenceKey), batch)
+    _insert_plain(session, table, batch)
     return count
 
 
@@ -114,15 +139,15 @@ def index_customer_names(session: Session) -> int:
     stale = session.execute(select(Customer.id, Customer.name).where(~current)).all()
     for ids in _chunks([customer_id for customer_id, _ in stale]):
         session.execute(delete(CustomerNameToken).where(CustomerNameToken.customer_id.in_(ids)))
-    batch: list[dict[str, Any]] = []
+    table = cast(Table, CustomerNameToken.__table__)
+    batch: list[tuple[int, str, str]] = []
     for customer_id, name in stale:
         for token in sorted(set(name_tokens(name))) or [""]:
-            batch.append({"customer_id": customer_id, "token": token[:240], "name": name})
+            batch.append((customer_id, token[:240], name))
         if len(batch) >= INSERT_CHUNK:
-            session.execute(insert(CustomerNameToken), batch)
+            _insert_plain(session, table, batch)
             batch = []
-    if batch:
-        session.execute(insert(CustomerNameToken), batch)
+    _insert_plain(session, table, batch)
     return len(stale)
 
 
