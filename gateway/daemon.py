@@ -28,12 +28,14 @@ from sqlalchemy.orm import Session
 
 import gateway.schema  # noqa: F401  -- every mapped class, so the ORM can resolve foreign keys
 from config.directory import Configuration
+from gateway.cash_application import match_receipts
 from gateway.channels import ChannelHealth, Channels, channel_config
 from gateway.claims import CommitHooks, WorkerLock, aware, utcnow, worker_id
 from gateway.db import is_sqlite
 from gateway.inbound import InboundWork, RemoteSeen, RemoteState
-from gateway.ingest import Ingestor
+from gateway.ingest import Ingestor, IngestResult
 from gateway.outbox import OutboundFile, OutboundState, Outbox
+from gateway.registry import FileState
 from gateway.routing import Inbound, RouteTable, next_scheduled
 from gateway.transport.folder import FolderWatcher, Wake
 
@@ -105,6 +107,7 @@ class Worker:
         self.stop_requested = threading.Event()
         self.ingestor = Ingestor(self.config, self.hooks.sessions, actor=f"daemon:{self.owner}")
         self.inbound = InboundWork(
+            after_ingest=self._match,
             routes=self.routes,
             engine=self.engine,
             hooks=self.hooks,
@@ -127,6 +130,33 @@ class Worker:
             stopping=self.stop_requested.is_set,
         )
         self._lock: WorkerLock | None = None
+
+    def _match(self, result: IngestResult) -> None:
+        """Cash application on a processed file's new receipts; a failure leaves them open, logged."""
+        if result.state is not FileState.PROCESSED or not result.created_receipt_ids:
+            return
+        try:
+            summary = match_receipts(self.hooks.sessions, self.config, result.created_receipt_ids)
+        except Exception as error:  # the receipts are committed; `arbridge match run` retries them
+            log.error(
+                "cash application failed",
+                extra={
+                    "event": "match_failed",
+                    "file": result.file,
+                    "error": f"{type(error).__name__}: {error}",
+                },
+            )
+            return
+        log.info(
+            "matched",
+            extra={
+                "event": "matched",
+                "file": result.file,
+                "receipts": summary.receipts,
+                "applications": summary.applications,
+                "outcomes": dict(summary.outcomes),
+            },
+        )
 
     @contextmanager
     def running(self) -> Iterator[Worker]:

@@ -139,6 +139,37 @@ def _demo(root: Path) -> None:
     stranger.write_text(statement.read_text().replace(DEMO_IBAN, "GB33BUKB20201555555555"), encoding="utf-8")
     _run([*base, "ingest", str(stranger)], expect=1)
 
+    _say(
+        "Unattended: the bank drops the next statement into its folder (banks/demo-bank.yaml, route "
+        "statements); one daemon cycle fetches it, ingests and matches it, and archives the bank's copy."
+    )
+    exchange = config / "exchange" / "demo-bank" / "outbox"
+    exchange.mkdir(parents=True, exist_ok=True)
+    arriving = exchange / "statement-2026-11-21.xml"
+    arriving.write_text(
+        statement_xml(
+            booking_date=date(2026, 11, 21), statement_id="DEMO-STMT-2026-11-21", payments=NEXT_DAY_PAYMENTS
+        ),
+        encoding="utf-8",
+    )
+    _age(arriving)
+    _run([*base, "run", "--once"])
+    _run([*base, "status"])
+    _run([*base, "report", "applications", "--since", "2026-11-21"])
+
+    _say(
+        "Outbound, exactly once: the period's journals are exported for the company GL and the daemon "
+        "delivers the file to the GL's folder (partners/general-ledger.yaml) under a temporary name, "
+        "renamed into place."
+    )
+    _run([*base, "gl", "export", "--period", "2026-11"])
+    export = sorted((config / "spool").rglob("journals-*.csv")) or sorted((config / "spool").rglob("*.csv"))
+    _run([*base, "outbox", "enqueue", "general-ledger/journals", str(export[-1])])
+    _run([*base, "run", "--once"])
+    _run([*base, "outbox", "list"])
+    delivered = sorted((config / "exchange" / "general-ledger").rglob("*.csv"))
+    click.echo("delivered: " + ", ".join(str(p.relative_to(root)) for p in delivered))
+
     _say("Where the receivables stand: aging, the subledger against the GL, and every invariant.")
     _run([*base, "report", "aging", "--as-of", "2026-11-20"])
     _run([*base, "report", "reconcile"])
@@ -146,9 +177,28 @@ def _demo(root: Path) -> None:
     click.secho(f"\ndemo finished; everything is in {root}", fg="green", bold=True)
 
 
+def _age(path: Path, seconds: int = 60) -> None:
+    """Make a dropped file look settled (the folder channel takes only files that stopped changing)."""
+    import os
+    import time
+
+    old = time.time() - seconds
+    os.utime(path, (old, old))
+
+
 def _say(text: str) -> None:
     click.secho(f"\n# {text}", fg="cyan")
 
+
+# The next day: Nordwind pays its second invoice by reference.
+NEXT_DAY_PAYMENTS: list[dict[str, str]] = [
+    {
+        "amount": "178.50",
+        "name": "Nordwind Logistik GmbH",
+        "iban": "DE02120300000000202051",
+        "ustrd": "INV-000006 forklift rental",
+    },
+]
 
 # The demo's payments, against the invoices AutoInvoice makes of transactions.csv
 # (numbered INV-000001.. in file order: C100, C200, C310, C400 twice, C100).

@@ -137,6 +137,8 @@ class InboundWork:
     stopping: Callable[[], bool] = lambda: False
     #: One-shot runs wait out a folder channel's settle time instead of leaving files for next time.
     wait_for_settle: bool = False
+    #: Called after a file's ingest committed (the daemon runs cash application here).
+    after_ingest: Callable[[IngestResult], None] | None = None
 
     # -- polling -------------------------------------------------------------------
 
@@ -377,6 +379,8 @@ class InboundWork:
             return False
         self._record_outcome(row, result)
         self._log_ingest(route, row, result)
+        if self.after_ingest is not None:
+            self.after_ingest(result)
         if final is RemoteState.INGESTED:
             self._dispose(route, row, lease)
         else:

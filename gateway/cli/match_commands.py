@@ -25,9 +25,10 @@ import click
 
 from ar.cashapp import operations, simulate, suggest
 from ar.cashapp.rules import engine_from, load_candidate
-from ar.cashapp.run import CashApplication, RunSummary, run_batches
+from ar.cashapp.run import CashApplication, RunSummary
 from ar.errors import ArError
 from config.loader import ConfigError
+from gateway.cash_application import match_receipts
 from gateway.cli.ar_commands import report_group
 from gateway.cli.receivables import json_option, setup_from, user_option
 from gateway.cli.runtime import EXIT_REJECTED, Runtime, fail, pass_runtime, print_json, print_table
@@ -58,9 +59,10 @@ def cash_application(rt: Runtime, rules: Path | None = None) -> CashApplication:
 
 def run_matching(rt: Runtime, receipt_ids: Iterable[int] | None = None, batch_size: int = 500) -> RunSummary:
     """Match (the given) open receipts, committing every `batch_size` receipts."""
-    return run_batches(
-        rt.sessions, cash_application(rt), now=_now, receipt_ids=receipt_ids, batch_size=batch_size
-    )
+    try:
+        return match_receipts(rt.sessions, rt.config, receipt_ids, batch_size=batch_size)
+    except ConfigError as exc:
+        fail(f"configuration error:\n{exc}")
 
 
 def describe_run(summary: RunSummary) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -88,6 +89,9 @@ def test_wrong_host_key_touches_nothing(tmp_path: Path, sshd: SshServer, ssh_use
     assert errors["test-bank"].startswith("HostKeyMismatch: ")
 
     sshd.write_known_hosts(known_hosts)  # the right key, confirmed out of band
+    # The refused upload waits out its retry backoff; let that time pass instead of sleeping.
+    with sqlite3.connect(setup.sqlite_path) as connection:
+        connection.execute("UPDATE outbound_files SET not_before = '2000-01-01 00:00:00.000000'")
     setup.cli("run", "--once")
     report = Report()
     check_inbound(query, {"stmt-1.xml": statement}, expected_receipts=1, report=report)

@@ -1,0 +1,41 @@
+"""Cash application after ingest, for the CLI and the daemon alike: the configured engine over new receipts.
+
+Runs after the file's own commit, in transactions of its own (batches): a matching failure
+never loses the file's receipts; they stay open for the next `arbridge match run`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from ar.cashapp.rules import engine_from
+from ar.cashapp.run import CashApplication, RunSummary, run_batches
+from config.directory import Configuration
+from gateway.cli.receivables import setup_from
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def cash_application_for(config: Configuration) -> CashApplication:
+    """The configuration's rule sets with the receivables services' setup (accounts, limits)."""
+    return CashApplication(
+        engine_from(config.matching), setup_from(config), default_rule_set=config.matching.default
+    )
+
+
+def match_receipts(
+    sessions: sessionmaker[Session],
+    config: Configuration,
+    receipt_ids: Iterable[int] | None = None,
+    *,
+    batch_size: int = 500,
+) -> RunSummary:
+    """Match the given open receipts (all open ones with None), committing every `batch_size`."""
+    return run_batches(
+        sessions, cash_application_for(config), now=_now, receipt_ids=receipt_ids, batch_size=batch_size
+    )
