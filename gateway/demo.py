@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import date
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -84,14 +85,104 @@ def _run(args: list[str], *, expect: int = 0) -> int:
     type=click.Path(file_okay=False, path_type=Path),
     help="Run in this folder and keep it (default: a temporary folder, removed afterwards).",
 )
-def demo_command(keep: Path | None) -> None:
+@click.option(
+    "--sftp", is_flag=True, help="Exchange files through a loopback OpenSSH sshd, not local folders."
+)
+def demo_command(keep: Path | None, sftp: bool) -> None:
     """The whole cycle on the embedded default, in a temporary folder."""
+    run = _demo_sftp if sftp else _demo
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
-        _demo(keep)
+        run(keep)
         return
     with tempfile.TemporaryDirectory(prefix="arbridge-demo-") as tmp:
-        _demo(Path(tmp))
+        run(Path(tmp))
+
+
+def _demo_sftp(root: Path) -> None:
+    """The gateway half over SFTP: the bank's and the GL's folders sit behind a real sshd."""
+    from gateway.demo_sshd import SshdUnavailable, loopback_sshd
+
+    try:
+        with loopback_sshd(root / "sshd") as server:
+            _demo_sftp_with(root, server)
+    except SshdUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _sftp_channel(server: Any) -> str:
+    return (
+        f"channel:\n  type: sftp\n  host: {server.host}\n  port: {server.port}\n"
+        f"  username: {server.username}\n  private_key_file: {server.user_key}\n"
+        f"  known_hosts_file: {server.known_hosts}\n"
+    )
+
+
+def _use_channel(path: Path, channel: str, folders: dict[str, str]) -> None:
+    text = path.read_text(encoding="utf-8")
+    text = text[: text.index("channel:")] + channel + text[text.index("routes:") :]
+    for old, new in folders.items():
+        text = text.replace(old, new)
+    path.write_text(text, encoding="utf-8")
+
+
+def _demo_sftp_with(root: Path, server: Any) -> None:
+    config = root / "config"
+    remote = root / "remote"  # what the server exposes (absolute paths: no chroot in the demo)
+    for folder in ("bank/outbox", "bank/archive", "bank/inbox", "gl/import"):
+        (remote / folder).mkdir(parents=True, exist_ok=True)
+    click.secho(
+        f"arbridge demo over SFTP in {root} (sshd on {server.host}:{server.port})", fg="green", bold=True
+    )
+    _run(["init", str(config)])
+    channel = _sftp_channel(server)
+    _use_channel(
+        config / "banks" / "demo-bank.yaml",
+        channel,
+        {
+            "folder: outbox": f"folder: {remote / 'bank/outbox'}",
+            "archive_folder: archive": f"archive_folder: {remote / 'bank/archive'}",
+            "folder: inbox": f"folder: {remote / 'bank/inbox'}",
+        },
+    )
+    _use_channel(
+        config / "partners" / "general-ledger.yaml",
+        channel,
+        {"folder: import": f"folder: {remote / 'gl/import'}"},
+    )
+    (config / "partners" / "example-retail.yaml").unlink()
+    base = ["--config", str(config)]
+    _say("The bank's channel is SFTP, its host key pinned in our own known-hosts file.")
+    _run([*base, "config", "check"])
+    data = root / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    for name in ("customers.csv", "transactions.csv"):
+        (data / name).write_text(_template(name), encoding="utf-8")
+    _run([*base, "customers", "import", str(data / "customers.csv")])
+    _run([*base, "transactions", "import", str(data / "transactions.csv")])
+    _say(
+        "The bank puts a statement in its SFTP outbox; one daemon cycle downloads it (size and SHA-256 "
+        "checked), ingests and matches it, then moves the bank's copy to its archive folder."
+    )
+    arriving = remote / "bank/outbox" / "statement-2026-11-20.xml"
+    arriving.write_text(
+        statement_xml(
+            booking_date=date(2026, 11, 20), statement_id="DEMO-SFTP-2026-11-20", payments=DEMO_PAYMENTS
+        ),
+        encoding="utf-8",
+    )
+    _run([*base, "run", "--once"])
+    _run([*base, "report", "applications"])
+    _say("The period's journals go to the GL over SFTP: uploaded under a temporary name, renamed into place.")
+    _run([*base, "gl", "export", "--period", "2026-11"])
+    export = sorted((config / "spool").rglob("*.csv"))
+    _run([*base, "outbox", "enqueue", "general-ledger/journals", str(export[-1])])
+    _run([*base, "run", "--once"])
+    _run([*base, "status"])
+    for folder in ("bank/outbox", "bank/archive", "gl/import"):
+        names = sorted(p.name for p in (remote / folder).iterdir())
+        click.echo(f"server {folder}: {', '.join(names) or '(empty)'}")
+    click.secho(f"\nSFTP demo finished; everything is in {root}", fg="green", bold=True)
 
 
 def _demo(root: Path) -> None:
