@@ -295,7 +295,11 @@ class _Run:
             self.proposals.append(proposal)
             self.blocked.append(f"{name}:partial_recommend")
             return None
-        applications = tuple(b.close_without_discount() for b in bals if b.applicable > 0)
+        # Referenced credits are consumed with the debits they net against: closing only the
+        # debits would apply more than the receipt when a credit memo is among the references.
+        applications = (
+            tuple(b.close_without_discount() for b in bals if b.applicable != 0) if open_sum > 0 else ()
+        )
         proposal = _Proposal(applications, name, ("overpayment",))
         if rule.overpayment is OverpaymentPolicy.UNAPPLIED and confident and applications:
             return proposal

@@ -490,3 +490,27 @@ def test_rule_set_is_chosen_by_customer_profile() -> None:
 def test_non_positive_receipt_is_not_applied() -> None:
     decision = decide(receipt("0.00", ustrd=("INV-000123",)), ledger(item("INV-000123", "100.00")))
     assert decision.outcome is Outcome.UNAPPLIED
+
+
+@pytest.mark.parametrize(
+    ("amount", "invoice", "credit", "expected"),
+    [
+        # Found by the property test: the overpayment path closed the invoice and forgot the
+        # referenced credit memo, applying 0.02 of a 0.01 receipt.
+        ("0.01", "0.02", "-0.02", []),
+        # Invoice net of its credit is 30.00; 50.00 received: both consumed, 20.00 left unapplied.
+        (
+            "50.00",
+            "100.00",
+            "-70.00",
+            [("CM-000005", "-70.00", "0", "0"), ("INV-000008", "100.00", "0", "0")],
+        ),
+    ],
+)
+def test_overpayment_consumes_referenced_credits_too(
+    amount: str, invoice: str, credit: str, expected: list[tuple[str, ...]]
+) -> None:
+    items = [item("INV-000008", invoice), item("CM-000005", credit)]
+    decision = decide(receipt(amount, ustrd=("INV-000008 CM-000005",)), ledger(*items))
+    assert sorted(applied(decision)) == expected
+    assert sum((a.amount for a in decision.applications), Decimal(0)) <= Decimal(amount)
