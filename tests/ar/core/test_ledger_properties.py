@@ -143,3 +143,7 @@ def test_invariants_hold_after_every_step(session: Session, steps: list[tuple[ob
             assert failed == [], (step, failed)
     finally:
         savepoint.rollback()
+        # Rows inserted with Core inside the savepoint but loaded through the ORM stay in the
+        # identity map after the rollback; SQLite then reuses their ids in the next example
+        # ("identity map already had an identity"). Start each example with an empty map.
+        session.expunge_all()
