@@ -140,20 +140,7 @@ class Ingestor:
                 original = find_original(session, sha256)
                 if original is not None and original.state != FileState.QUARANTINED:
                     return self._record_duplicate(session, original, result, source, display, size, now)
-                record = original or InboundFile(
-                    sha256=sha256,
-                    size=size,
-                    source=source,
-                    name=display,
-                    state=FileState.RECEIVED.value,
-                    received_at=now,
-                    problem_count=0,
-                    warning_count=0,
-                    summary="{}",
-                )
-                if original is None:
-                    session.add(record)
-                    session.flush()
+                record = original or _register(session, sha256, size, source, display, now)
                 result.file_id = record.id
                 try:
                     self._process(session, record, path, display, result)
@@ -585,21 +572,9 @@ class Ingestor:
     ) -> IngestResult:
         """Record the refusal in a fresh transaction (the failed one was rolled back whole)."""
         with self.sessions() as session, session.begin():
-            record = find_original(session, result.sha256)
-            if record is None:
-                record = InboundFile(
-                    sha256=result.sha256,
-                    size=size,
-                    source=source,
-                    name=display,
-                    state=FileState.RECEIVED.value,
-                    received_at=now,
-                    problem_count=0,
-                    warning_count=0,
-                    summary="{}",
-                )
-                session.add(record)
-                session.flush()
+            record = find_original(session, result.sha256) or _register(
+                session, result.sha256, size, source, display, now
+            )
             target = self.quarantine_dir / f"{record.id:08d}-{_safe_name(display)}"
             _copy_durably(path, target)
             write_error_report(target, display, result.problems, result.warnings)
@@ -627,6 +602,24 @@ class Ingestor:
             result.receipts_created = result.receipts_existing = 0
             result.created_receipt_ids.clear()
         return result
+
+
+def _register(session: Session, sha256: str, size: int, source: str, name: str, now: datetime) -> InboundFile:
+    """A new original in the registry, state received (flushed: its id names the spool copies)."""
+    record = InboundFile(
+        sha256=sha256,
+        size=size,
+        source=source,
+        name=name,
+        state=FileState.RECEIVED.value,
+        received_at=now,
+        problem_count=0,
+        warning_count=0,
+        summary="{}",
+    )
+    session.add(record)
+    session.flush()
+    return record
 
 
 def _compact(iban: str | None) -> str | None:
