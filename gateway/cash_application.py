@@ -15,6 +15,8 @@ from ar.cashapp.rules import engine_from
 from ar.cashapp.run import CashApplication, RunSummary, run_batches
 from config.directory import Configuration
 from gateway.cli.receivables import setup_from
+from gateway.ingest import IngestResult, receipt_ids_of_file
+from gateway.registry import FileState
 
 
 def _now() -> datetime:
@@ -26,6 +28,17 @@ def cash_application_for(config: Configuration) -> CashApplication:
     return CashApplication(
         engine_from(config.matching), setup_from(config), default_rule_set=config.matching.default
     )
+
+
+def match_file(
+    sessions: sessionmaker[Session], config: Configuration, result: IngestResult
+) -> RunSummary | None:
+    """Cash application on the receipts a processed file created; None when there are none."""
+    if result.state is not FileState.PROCESSED or not result.receipts_created or result.file_id is None:
+        return None
+    with sessions() as session:
+        ids = receipt_ids_of_file(session, result.file_id)
+    return match_receipts(sessions, config, ids)
 
 
 def match_receipts(

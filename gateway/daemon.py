@@ -28,14 +28,13 @@ from sqlalchemy.orm import Session
 
 import gateway.schema  # noqa: F401  -- every mapped class, so the ORM can resolve foreign keys
 from config.directory import Configuration
-from gateway.cash_application import match_receipts
+from gateway.cash_application import match_file
 from gateway.channels import ChannelHealth, Channels, channel_config
 from gateway.claims import CommitHooks, WorkerLock, aware, utcnow, worker_id
 from gateway.db import is_sqlite
 from gateway.inbound import InboundWork, RemoteSeen, RemoteState
 from gateway.ingest import Ingestor, IngestResult
 from gateway.outbox import OutboundFile, OutboundState, Outbox
-from gateway.registry import FileState
 from gateway.routing import Inbound, RouteTable, next_scheduled
 from gateway.transport.folder import FolderWatcher, Wake
 
@@ -133,10 +132,10 @@ class Worker:
 
     def _match(self, result: IngestResult) -> None:
         """Cash application on a processed file's new receipts; a failure leaves them open, logged."""
-        if result.state is not FileState.PROCESSED or not result.created_receipt_ids:
-            return
         try:
-            summary = match_receipts(self.hooks.sessions, self.config, result.created_receipt_ids)
+            summary = match_file(self.hooks.sessions, self.config, result)
+            if summary is None:
+                return
         except Exception as error:  # the receipts are committed; `arbridge match run` retries them
             log.error(
                 "cash application failed",

@@ -70,7 +70,6 @@ class IngestResult:
     warnings: list[Problem] = field(default_factory=list)
     quarantine_path: str | None = None
     archive_path: str | None = None
-    created_receipt_ids: list[int] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -148,11 +147,6 @@ class Ingestor:
                     result.problems = rejected.problems
                     session.rollback()
                 else:
-                    result.created_receipt_ids = list(
-                        session.scalars(
-                            select(receipts.Receipt.id).where(receipts.Receipt.file_id == record.id)
-                        )
-                    )
                     record.state = FileState.PROCESSED.value
                     record.format = result.format
                     record.finished_at = self.clock()
@@ -600,8 +594,12 @@ class Ingestor:
                 str(target),
             )
             result.receipts_created = result.receipts_existing = 0
-            result.created_receipt_ids.clear()
         return result
+
+
+def receipt_ids_of_file(session: Session, file_id: int) -> list[int]:
+    """The receipts a file created (those it found already recorded belong to their first file)."""
+    return list(session.scalars(select(receipts.Receipt.id).where(receipts.Receipt.file_id == file_id)))
 
 
 def _register(session: Session, sha256: str, size: int, source: str, name: str, now: datetime) -> InboundFile:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from config.loader import ConfigError
 from formats import registry as format_registry
 from formats.errors import FormatError
 from gateway.cli.runtime import EXIT_REJECTED, Runtime, fail, pass_runtime, print_json
@@ -96,13 +97,17 @@ def ingest_command(rt: Runtime, files: tuple[Path, ...], as_json: bool, no_match
         results.append(result)
         if not as_json:
             click.echo(_describe(result))
-        if not no_match and result.created_receipt_ids:
+        if not no_match:
             # After the file's own commit, in transactions of its own: a matching failure never
             # loses the file's receipts (they stay open for the next `arbridge match run`).
-            from gateway.cli.match_commands import describe_run, run_matching
+            from gateway.cash_application import match_file
+            from gateway.cli.match_commands import describe_run
 
-            summary = run_matching(rt, result.created_receipt_ids)
-            if not as_json:
+            try:
+                summary = match_file(rt.sessions, rt.config, result)
+            except ConfigError as exc:
+                fail(f"configuration error:\n{exc}")
+            if summary is not None and not as_json:
                 click.echo(f"  {describe_run(summary)}")
     if as_json:
         print_json([r.to_json() for r in results])
