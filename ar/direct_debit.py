@@ -25,14 +25,16 @@ Services take the caller's session, lock what they change, flush, never commit.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from ar import applications, audit, ledger, receipts
 from ar.applications import ApplicationStatus, MadeBy, Setup
 from ar.errors import CurrencyMismatchError, DuplicateError, NotFoundError, ValidationError
+from ar.invariants import CheckContext, Violation, invariant
 from ar.ledger import Posting
 from ar.model import Journal, PaymentSchedule, ScheduleStatus
 from ar.money import Money
@@ -308,3 +310,48 @@ def return_collection(
     )
     session.flush()
     return receipt
+
+
+# --------------------------------------------------------------------------- invariants
+def check_remittance_matches_gl(session: Session, remittance_account: str) -> list[str]:
+    """The remittance GL account holds exactly the collections remitted and neither cleared nor returned."""
+    reversal = aliased(Journal)
+    cleared = set(
+        session.scalars(
+            select(Journal.source_id)
+            .outerjoin(reversal, reversal.reversal_of_id == Journal.id)
+            .where(
+                Journal.source_type == SOURCE_TYPE,
+                Journal.event == CLEARED,
+                Journal.reversal_of_id.is_(None),
+                reversal.id.is_(None),
+            )
+        )
+    )
+    expected: dict[str, int] = {}
+    for receipt_id, amount_minor, currency in session.execute(
+        select(Receipt.id, Receipt.amount_minor, Receipt.currency).where(
+            Receipt.source == ReceiptSource.DIRECT_DEBIT.value,
+            Receipt.status != ReceiptStatus.REVERSED.value,
+        )
+    ):
+        if receipt_id not in cleared:
+            expected[currency] = expected.get(currency, 0) + int(amount_minor)
+    gl = ledger.account_balances(session, [remittance_account])
+    problems = []
+    for currency in sorted(set(expected) | {c for _, c in gl}):
+        book = gl.get((remittance_account, currency), Money.zero(currency)).minor_units
+        want = expected.get(currency, 0)
+        if book != want:
+            problems.append(
+                f"direct debits remitted and not cleared {Money.from_minor(want, currency)} but "
+                f"remittance account {remittance_account} holds {Money.from_minor(book, currency)}"
+            )
+    return problems
+
+
+@invariant("remittance_holds_uncleared_direct_debits")
+def _remittance(session: Session, ctx: CheckContext) -> Iterator[Violation]:
+    yield from (
+        Violation(p) for p in check_remittance_matches_gl(session, ctx.config.ledger.accounts.remittance)
+    )

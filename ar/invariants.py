@@ -27,7 +27,14 @@ from ar.money import Money
 from config.ar import ArConfig
 
 #: Modules whose invariants `run` includes (imported lazily; a missing one is skipped).
-MODULES = ("ar.invariants", "ar.applications", "ar.adjustments", "ar.disputes", "ar.receipts")
+MODULES = (
+    "ar.invariants",
+    "ar.applications",
+    "ar.adjustments",
+    "ar.disputes",
+    "ar.receipts",
+    "ar.direct_debit",
+)
 #: At most this many ids are listed per violation message.
 MAX_IDS = 20
 

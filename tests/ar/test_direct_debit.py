@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ar import audit, direct_debit, ledger
+from ar import audit, direct_debit, invariants, ledger
 from ar.applications import ApplicationStatus, ReceivableApplication, Setup
 from ar.errors import CurrencyMismatchError, DuplicateError, ValidationError
 from ar.model import Journal, JournalLine, PaymentSchedule, ScheduleStatus
@@ -262,3 +262,28 @@ def test_only_direct_debit_receipts(session: Session, setup: Setup, make: Factor
         direct_debit.clear(session, other.id, cleared_on=date(2026, 11, 18), setup=setup, actor="b", now=NOW)
     with pytest.raises(ValidationError, match="not a direct-debit"):
         _return(session, setup, other)
+
+
+def test_remittance_invariant_sees_a_stray_posting(session: Session, setup: Setup, make: Factory) -> None:
+    item = make.invoice(make.customer(), "50.00")
+    receipt = _collect(session, setup, item, "50.00")
+    assert "remittance_holds_uncleared_direct_debits" in invariants.registered()
+    assert direct_debit.check_remittance_matches_gl(session, setup.accounts.remittance) == []
+    # Cleared by hand, outside `clear`: the remittance account no longer holds the collection.
+    ledger.post(
+        session,
+        event="manual",
+        source_type="manual",
+        source_id=receipt.id,
+        accounting_date=TODAY,
+        description="stray",
+        postings=[
+            ledger.Posting(setup.accounts.cash, debit=eur("50.00")),
+            ledger.Posting(setup.accounts.remittance, credit=eur("50.00")),
+        ],
+        actor="test",
+        now=NOW,
+        calendar=setup.calendar,
+    )
+    [problem] = direct_debit.check_remittance_matches_gl(session, setup.accounts.remittance)
+    assert "remitted and not cleared 50.00" in problem or "50.00 EUR" in problem
