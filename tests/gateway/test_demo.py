@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +26,10 @@ def test_demo_runs_the_whole_cycle(tmp_path: Path) -> None:
     out = _demo(tmp_path)
     assert "processed as camt.053.001.02" in out
     assert "duplicate of file" in out and "QUARANTINED" in out
-    assert "9/9 checks passed" in out
+    passed = re.search(r"(\d+)/(\d+) checks passed", out)
+    assert passed is not None and passed.group(1) == passed.group(2) and int(passed.group(1)) >= 9, out[
+        -2000:
+    ]
     assert (tmp_path / "config" / "exchange" / "general-ledger" / "import").iterdir()
     archived = list((tmp_path / "config" / "exchange" / "demo-bank" / "archive").iterdir())
     assert [p.name for p in archived] == ["statement-2026-11-21.xml"]
