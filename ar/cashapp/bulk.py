@@ -73,6 +73,17 @@ class Refused(Exception):
     """A receipt the per-receipt services would refuse (internal: the caller hands it to them)."""
 
 
+def application_evidence(decision: Decision) -> dict[str, Any]:
+    """What each engine application records as its evidence (both persistence paths)."""
+    assert decision.evidence is not None
+    return {**decision.evidence.as_dict(), "rule_set": decision.rule_set, "outcome": decision.outcome.value}
+
+
+def identification_evidence(decision: Decision) -> dict[str, Any]:
+    """What identifying the payer records when the engine also applies the receipt."""
+    return {"rule": decision.rule, "score": decision.score}
+
+
 @dataclass(slots=True)
 class ReceiptState:
     """A receipt as the services see it: its row and the sums of its application rows per status."""
@@ -184,18 +195,14 @@ class BatchPlan:
         assert decision.customer_id is not None and decision.evidence is not None
         state = dataclasses.replace(receipt, buckets=dict(receipt.buckets))
         work = _Work()
-        evidence = {
-            **decision.evidence.as_dict(),
-            "rule_set": decision.rule_set,
-            "outcome": decision.outcome.value,
-        }
+        evidence = application_evidence(decision)
         if state.customer_id is None:
             self._identify(
                 work,
                 state,
                 int(decision.customer_id),
                 how=decision.identified_by.value,
-                evidence={"rule": decision.rule, "score": decision.score},
+                evidence=identification_evidence(decision),
             )
         else:
             self._post_receipt(work, state)

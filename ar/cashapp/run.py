@@ -44,7 +44,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ar import applications
 from ar.applications import ENGINE_ACTOR, ApplicationStatus, MadeBy, ReceivableApplication, Setup
-from ar.cashapp.bulk import BatchPlan, Refused, load_receipts
+from ar.cashapp.bulk import (
+    BatchPlan,
+    Refused,
+    application_evidence,
+    identification_evidence,
+    load_receipts,
+)
 from ar.cashapp.rules import profile_rule_sets
 from ar.cashapp.tables import MatchDecision, MatchRecommendation
 from ar.cashapp.view import DbLedgerView, index_customer_names, index_open_items
@@ -393,11 +399,7 @@ class CashApplication:
 
     def _apply(self, session: Session, receipt: Receipt, decision: Decision, *, now: datetime) -> list[str]:
         assert decision.customer_id is not None and decision.evidence is not None
-        evidence = {
-            **decision.evidence.as_dict(),
-            "rule_set": decision.rule_set,
-            "outcome": decision.outcome.value,
-        }
+        evidence = application_evidence(decision)
         if receipt.customer_id is None:
             applications.identify(
                 session,
@@ -407,7 +409,7 @@ class CashApplication:
                 setup=self.setup,
                 actor=ENGINE_ACTOR,
                 now=now,
-                evidence={"rule": decision.rule, "score": decision.score},
+                evidence=identification_evidence(decision),
                 made_by=MadeBy.ENGINE,
             )
         cur = receipt.currency
