@@ -36,31 +36,9 @@ def _ingest_leg(path: Path, work: Path) -> dict[str, float]:
     config = work / "config"
     shutil.copytree(ROOT / "config" / "example", config)
     database = work / "ingest.sqlite"
-    command = [
-        sys.executable,
-        "-m",
-        "gateway.cli",
-        "--config",
-        str(config),
-        "--db",
-        f"sqlite:///{database}",
-        "db",
-        "upgrade",
-    ]
-    subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
-    command = [
-        sys.executable,
-        "-m",
-        "gateway.cli",
-        "--config",
-        str(config),
-        "--db",
-        f"sqlite:///{database}",
-        "ingest",
-        "--no-match",
-        "--json",
-        str(path),
-    ]
+    arbridge = [sys.executable, "-m", "gateway.cli", "--config", str(config), "--db", f"sqlite:///{database}"]
+    subprocess.run([*arbridge, "db", "upgrade"], check=True, capture_output=True, cwd=ROOT)
+    command = [*arbridge, "ingest", "--no-match", "--json", str(path)]
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)

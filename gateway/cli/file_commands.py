@@ -10,10 +10,8 @@ from config.loader import ConfigError
 from formats import registry as format_registry
 from formats.errors import FormatError
 from gateway.cli.runtime import EXIT_REJECTED, Runtime, fail, pass_runtime, print_json
-from gateway.ingest import Ingestor, iter_paths
+from gateway.ingest import HEAD_BYTES, Ingestor, iter_paths
 from gateway.registry import FileState
-
-HEAD_BYTES = 4096
 
 
 def _open_adapter(path: Path):  # type: ignore[no-untyped-def]

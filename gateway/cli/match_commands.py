@@ -24,11 +24,11 @@ from typing import Any
 import click
 
 from ar.cashapp import operations, simulate, suggest
-from ar.cashapp.rules import engine_from, load_candidate
+from ar.cashapp.rules import load_candidate
 from ar.cashapp.run import CashApplication, RunSummary
 from ar.errors import ArError
 from config.loader import ConfigError
-from gateway.cash_application import match_receipts
+from gateway.cash_application import cash_application_for, match_receipts
 from gateway.cli.ar_commands import report_group
 from gateway.cli.receivables import json_option, setup_from, user_option
 from gateway.cli.runtime import EXIT_REJECTED, Runtime, fail, pass_runtime, print_json, print_table
@@ -51,7 +51,9 @@ def cash_application(rt: Runtime, rules: Path | None = None) -> CashApplication:
     """The engine of the configuration (or of a candidate rules file) with the services' Setup."""
     config = rt.config
     try:
-        engine = load_candidate(rules, config.ar.profiles) if rules else engine_from(config.matching)
+        if rules is None:
+            return cash_application_for(config)
+        engine = load_candidate(rules, config.ar.profiles)
     except ConfigError as exc:
         fail(f"configuration error:\n{exc}")
     return CashApplication(engine, setup_from(config), default_rule_set=config.matching.default)
