@@ -37,7 +37,31 @@ from typing import BinaryIO, cast
 from lxml import etree
 
 from formats.amount import Amount, is_currency_code, parse_decimal_amount
-from formats.camt.build import Interner, fast_constructor
+from formats.camt.build import Interner
+from formats.camt.leaves import BALANCE_TYPES as _BALANCE_TYPES
+from formats.camt.leaves import BOOLEANS as _BOOLEANS
+from formats.camt.leaves import CREDIT_DEBIT as _CREDIT_DEBIT
+from formats.camt.leaves import LENIENT_BOOLEANS as _LENIENT_BOOLEANS
+from formats.camt.leaves import NO_PARTIES as _NO_PARTIES
+from formats.camt.leaves import NO_REFS as _NO_REFS
+from formats.camt.leaves import (  # re-exported: rf/qr checks are part of this module's API
+    SENTINELS,
+    date_from_text,
+    datetime_from_text,
+    qr_reference_is_valid,
+    reference_kind,
+    rf_reference_is_valid,
+)
+from formats.camt.leaves import STATUS as _STATUS
+from formats.camt.leaves import make_amount as _make_amount
+from formats.camt.leaves import make_bank_tx_code as _make_bank_tx_code
+from formats.camt.leaves import make_entry as _make_entry
+from formats.camt.leaves import make_origin as _make_origin
+from formats.camt.leaves import make_parties as _make_parties
+from formats.camt.leaves import make_party as _make_party
+from formats.camt.leaves import make_reference as _make_reference
+from formats.camt.leaves import make_refs as _make_refs
+from formats.camt.leaves import make_transaction as _make_transaction
 from formats.camt.profiles import Profile, UnsupportedVersion, select_profile
 from formats.camt.records import (
     Account,
@@ -59,7 +83,6 @@ from formats.camt.records import (
     Origin,
     Pagination,
     Party,
-    ReferenceKind,
     RelatedParties,
     ReturnInfo,
     Statement,
@@ -67,7 +90,6 @@ from formats.camt.records import (
     StatementHeader,
     Transaction,
     TransactionAmountSource,
-    TransactionRefs,
 )
 from formats.errors import (
     FormatError,
@@ -81,53 +103,16 @@ from formats.errors import (
 )
 from formats.validate import clean_message
 
-__all__ = ["DEFAULT_LIMITS", "Limits", "parse", "parse_document"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "Limits",
+    "parse",
+    "parse_document",
+    "qr_reference_is_valid",
+    "rf_reference_is_valid",
+]
 
 Element = etree._Element
-
-SENTINELS = frozenset({"NOTPROVIDED", "NONREF"})  # "no reference" placeholders -> None
-_CREDIT_DEBIT = {"CRDT": CreditDebit.CREDIT, "DBIT": CreditDebit.DEBIT}
-_STATUS = {s.value: s for s in EntryStatus}
-_BALANCE_TYPES = {b.value: b for b in BalanceType}
-_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
-_LENIENT_BOOLEANS = {"yes": True, "y": True, "no": False, "n": False}
-_TZ_SUFFIX = re.compile(r"(Z|[+-]\d{2}:\d{2})?")
-_DIGITS27 = re.compile(r"\d{27}")
-
-
-_RF_LETTERS = str.maketrans({chr(c): str(c - 55) for c in range(ord("A"), ord("Z") + 1)})
-_RF_RE = re.compile(r"RF\d{2}[0-9A-Z]{1,21}")
-_MOD10_TABLE = (0, 9, 4, 6, 8, 2, 7, 1, 3, 5)
-
-
-def rf_reference_is_valid(reference: str) -> bool:
-    """ISO 11649 creditor reference check (ISO 7064 mod 97-10), on the compact upper-case form.
-
-    Same result as ``stdnum.iso11649.is_valid`` (the tests compare them) at a fraction of
-    its cost on the hot path.
-
-    >>> rf_reference_is_valid("RF18539007547034"), rf_reference_is_valid("RF18539007547035")
-    (True, False)
-    """
-    if _RF_RE.fullmatch(reference) is None:
-        return False
-    return int((reference[4:] + reference[:4]).translate(_RF_LETTERS)) % 97 == 1
-
-
-def qr_reference_is_valid(reference: str) -> bool:
-    """Swiss QR reference (QRR, formerly ESR/ISR): 27 digits, the last a mod-10 recursive check digit.
-
-    >>> qr_reference_is_valid("210000000003139471430009017")
-    True
-    >>> qr_reference_is_valid("210000000003139471430009018")
-    False
-    """
-    if _DIGITS27.fullmatch(reference) is None:
-        return False
-    carry = 0
-    for digit in reference[:-1]:
-        carry = _MOD10_TABLE[(carry + ord(digit) - 48) % 10]
-    return (10 - carry) % 10 == ord(reference[-1]) - 48
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,21 +205,6 @@ def _index(elem: Element) -> dict[str, list[Element]]:
 
 def _first(found: list[Element] | None) -> Element | None:
     return found[0] if found else None
-
-
-# Hot-path constructors (see formats.camt.build): same records, a fraction of the cost.
-_make_origin = fast_constructor(Origin)
-_make_amount = fast_constructor(Amount)  # value always from parse_decimal_amount: a Decimal
-_make_entry = fast_constructor(Entry)
-_make_transaction = fast_constructor(Transaction)
-_make_refs = fast_constructor(TransactionRefs)
-_make_parties = fast_constructor(RelatedParties)
-_make_party = fast_constructor(Party)
-_make_reference = fast_constructor(CreditorReference)
-_make_bank_tx_code = fast_constructor(BankTransactionCode)
-
-_NO_REFS = TransactionRefs(None, None, None, None, None, None, None, None)
-_NO_PARTIES = RelatedParties(None, None, None, None, None, None, None, None, None, None)
 
 
 def _line(elem: Element | None) -> int | None:
@@ -597,11 +567,7 @@ class _Reader:
     def date_of(self, elem: Element, what: str) -> date | None:
         value = (self.text_of(elem) or "").strip()
         try:
-            if len(value) > 10 and _TZ_SUFFIX.fullmatch(value[10:]):
-                value = value[:10]  # xs:date may carry a time zone
-            if len(value) != 10:
-                raise ValueError(value)
-            return date.fromisoformat(value)
+            return date_from_text(value)
         except ValueError:
             self.problem("CAMT-E014", f"{what} {value[:40]!r} is not a date (YYYY-MM-DD)", elem)
             return None
@@ -611,9 +577,7 @@ class _Reader:
             return None
         value = (self.text_of(elem) or "").strip()
         try:
-            if len(value) < 19 or value[10] != "T":
-                raise ValueError(value)
-            return datetime.fromisoformat(value)
+            return datetime_from_text(value)
         except ValueError:
             self.problem("CAMT-E014", f"{what} {value[:40]!r} is not a date-time", elem)
             return None
@@ -824,24 +788,7 @@ class _Reader:
                 ck = _index(cd_or_prtry[0])
                 code = self.t1(ck.get(n.Cd))
                 proprietary = self.t1(ck.get(n.Prtry))
-        compact = value.replace(" ", "").upper()
-        valid: bool | None = None
-        if compact.startswith("RF") and code in (None, "SCOR"):
-            kind = ReferenceKind.RF
-            valid = rf_reference_is_valid(compact)
-        elif (proprietary or "").upper().split(" ", 1)[0] in ("QRR", "ESR", "ISR") or (
-            code is None and proprietary is None and _DIGITS27.fullmatch(compact)
-        ):
-            kind = ReferenceKind.QRR
-            valid = qr_reference_is_valid(compact)
-        elif code == "SCOR":
-            kind = ReferenceKind.SCOR
-        elif code is not None:
-            kind = ReferenceKind.OTHER_CODE
-        elif proprietary is not None:
-            kind = ReferenceKind.PROPRIETARY
-        else:
-            kind = ReferenceKind.UNTYPED
+        kind, valid = reference_kind(value, code, proprietary)
         if valid is False:
             self.problem(
                 "CAMT-W002",
@@ -1109,7 +1056,7 @@ class _Reader:
         count_text = self.text(btch, "NbOfTxs")
         count: int | None = None
         if count_text is not None:
-            if count_text.isdigit() and len(count_text) <= 15:
+            if count_text.isascii() and count_text.isdigit() and len(count_text) <= 15:
                 count = int(count_text)
             else:
                 self.problem("CAMT-E015", f"Btch/NbOfTxs {count_text[:20]!r} is not a number", btch)

@@ -12,7 +12,7 @@ MODULES = [
     "formats.amount",
     "formats.registry",
     "formats.camt.profiles",
-    "formats.camt.parser",
+    "formats.camt.leaves",
     "formats.camt.fingerprint",
 ]
 

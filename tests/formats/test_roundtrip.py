@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from formats import camt
 from formats.amount import Amount
+from formats.camt.leaves import SENTINELS
 from formats.camt.records import BalanceType, BankTransactionCode, CamtDocument, CreditDebit, EntryStatus
 from formats.validate import validate
 from tests.formats.camt_writer import (
@@ -36,7 +37,10 @@ TEXT = (
     .map(str.strip)
     .filter(bool)
 )
-IDS = st.text(alphabet=st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-"), min_size=1, max_size=35)
+# NOTPROVIDED / NONREF are the "no reference" sentinels: the parser reads them as None
+IDS = st.text(
+    alphabet=st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-"), min_size=1, max_size=35
+).filter(lambda text: text not in SENTINELS)
 RF = st.sampled_from(["RF18539007547034", "RF471234567890", "RF712348231"])
 
 
