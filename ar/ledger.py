@@ -16,12 +16,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import NamedTuple, cast
+from typing import NamedTuple
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from ar import periods
+from ar import bulkrows, periods
 from ar.errors import (
     ArError,
     DuplicateError,
@@ -31,6 +31,7 @@ from ar.errors import (
 )
 from ar.model import Journal, JournalLine, Period
 from ar.money import Money
+from ar.numbering import IdReserver
 from config.ar import CalendarConfig
 
 #: A journal's description column is this long.
@@ -238,10 +239,28 @@ class PeriodResolver:
         return found
 
 
+_LINE_COLUMNS = (
+    "journal_id",
+    "line_number",
+    "account",
+    "debit_minor",
+    "credit_minor",
+    "currency",
+    "customer_id",
+    "schedule_id",
+)
+
+
 def post_many(
-    session: Session, journals: Sequence[JournalDraft], *, now: datetime, resolver: PeriodResolver
+    session: Session,
+    journals: Sequence[JournalDraft],
+    *,
+    now: datetime,
+    resolver: PeriodResolver,
+    reserver: IdReserver | None = None,
 ) -> list[int]:
-    """Post many balanced journals in bulk (multi-row INSERTs); their ids, in order. Flushed, not committed.
+    """Post many balanced journals in bulk (executemany INSERTs, ids reserved beforehand with
+    ``reserver``); their ids, in order. Flushed, not committed.
 
     The ledger effect of calling :func:`post` for each, in order: the same periods and
     dates (closed periods refused or moved), and gap-free numbers, one contiguous block
@@ -279,28 +298,25 @@ def post_many(
                 "posted_by": draft.actor,
             }
         )
-    table = cast(Table, Journal.__table__)
-    ids = [
-        int(i)
-        for i in session.execute(
-            insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
-        ).scalars()
-    ]
+    ids = (reserver or IdReserver(session)).take(Journal, len(rows))
+    for journal_id, row in zip(ids, rows, strict=True):
+        row["id"] = journal_id
     lines = [
-        {
-            "journal_id": journal_id,
-            "line_number": number,
-            "account": line.account,
-            "debit_minor": line.debit_minor,
-            "credit_minor": line.credit_minor,
-            "currency": line.currency,
-            "customer_id": line.customer_id,
-            "schedule_id": line.schedule_id,
-        }
+        (
+            journal_id,
+            number,
+            line.account,
+            line.debit_minor,
+            line.credit_minor,
+            line.currency,
+            line.customer_id,
+            line.schedule_id,
+        )
         for journal_id, draft in zip(ids, journals, strict=True)
         for number, line in enumerate(draft.lines, start=1)
     ]
-    session.execute(insert(cast(Table, JournalLine.__table__)), lines)
+    bulkrows.insert_rows(session, Journal, rows)
+    bulkrows.insert_tuples(session, JournalLine, _LINE_COLUMNS, lines)
     return ids
 
 

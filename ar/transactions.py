@@ -41,12 +41,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from operator import attrgetter
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ar import audit, ledger, numbering, periods, terms
+from ar import audit, bulkrows, ledger, numbering, periods, terms
 from ar.db import Base
 from ar.errors import ArError, DuplicateError, PeriodClosedError, ValidationError
 from ar.model import (
@@ -960,29 +960,8 @@ class _Writer:
 
 
 def _bulk_insert(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
-    """One DBAPI executemany per table and batch, values converted by the columns' own bind
-    processors (exactly what SQLAlchemy would store), without its per-row parameter handling."""
-    if not rows:
-        return
-    table = cast(Table, model.__table__)
-    connection = session.connection()
-    dialect = connection.dialect
-    names = list(rows[0])
-    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    preparer = dialect.identifier_preparer
-    sql = (
-        f"INSERT INTO {preparer.format_table(table)} ({', '.join(preparer.quote(n) for n in names)}) "
-        f"VALUES ({', '.join(mark for _ in names)})"
-    )
-    if any(p is not None for p in processors):
-        pairs = list(zip(names, processors, strict=True))
-        params = [
-            tuple(p(r[n]) if p is not None and r[n] is not None else r[n] for n, p in pairs) for r in rows
-        ]
-    else:
-        params = [tuple(r[n] for n in names) for r in rows]
-    connection.exec_driver_sql(sql, params)
+    """One DBAPI executemany per table and batch (``ar.bulkrows.insert_rows``)."""
+    bulkrows.insert_rows(session, model, rows)
 
 
 def refs_imported(session: Session, refs: Sequence[str]) -> set[str]:

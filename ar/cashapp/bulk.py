@@ -32,10 +32,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session
 
-from ar import ledger
+from ar import bulkrows, ledger
 from ar.applications import (
     ENGINE_ACTOR,
     ApplicationStatus,
@@ -51,6 +51,7 @@ from ar.ledger import JournalDraft, LineDraft, PeriodResolver
 from ar.matching.model import Decision, OpenItem
 from ar.model import Customer, PaymentSchedule, ScheduleStatus
 from ar.money import Money
+from ar.numbering import IdReserver
 from ar.receipts import Receipt, ReceiptStatus
 from config.approvals import DocumentType
 
@@ -556,16 +557,10 @@ class BatchPlan:
         """Write the batch (see the module docstring); BatchConflict when an item changed meanwhile."""
         session = self.session
         self._verify_items()
-        rows_table = _table(ReceivableApplication)
-        ids: list[int] = []
-        if self.rows:
-            ids = [
-                int(i)
-                for i in session.execute(
-                    insert(rows_table).returning(rows_table.c.id, sort_by_parameter_order=True),
-                    self.rows,
-                ).scalars()
-            ]
+        # Ids reserved first: each journal names its application row, each row its journal,
+        # so both are inserted once, complete, with nothing read back or updated after.
+        reserver = IdReserver(session)
+        ids = reserver.take(ReceivableApplication, len(self.rows))
         drafts = [
             JournalDraft(
                 event=e.event,
@@ -578,72 +573,44 @@ class BatchPlan:
             )
             for e in self.events
         ]
-        journal_ids = ledger.post_many(session, drafts, now=self.now, resolver=self.periods)
-        links = [
-            {"b_id": ids[i], "b_journal": journal_id}
-            for event, journal_id in zip(self.events, journal_ids, strict=True)
-            for i in event.rows
-        ]
-        if links:
-            session.execute(
-                update(rows_table)
-                .where(rows_table.c.id == bindparam("b_id"))
-                .values(journal_id=bindparam("b_journal")),
-                links,
-            )
-        items_table = _table(PaymentSchedule)
-        moved = [
-            {
-                "b_id": int(item_id),
-                "b_remaining": item.remaining_minor,
-                "b_status": _CLOSED if item.remaining_minor == 0 else _OPEN,
-                "b_closed_on": item.closed_on,
-            }
-            for item_id, item in self.items.items()
-            if item.remaining_minor != item.initial_minor
-        ]
-        if moved:
-            session.execute(
-                update(items_table)
-                .where(items_table.c.id == bindparam("b_id"))
-                .values(
-                    amount_due_remaining_minor=bindparam("b_remaining"),
-                    status=bindparam("b_status"),
-                    closed_on=bindparam("b_closed_on"),
-                ),
-                moved,
-            )
-        receipts_table = _table(Receipt)
-        if self.changed_receipts:
-            session.execute(
-                update(receipts_table)
-                .where(receipts_table.c.id == bindparam("b_id"))
-                .values(
-                    status=bindparam("b_status"),
-                    customer_id=bindparam("b_customer"),
-                    identified_by=bindparam("b_how"),
-                ),
-                [
-                    {
-                        "b_id": r.id,
-                        "b_status": r.status,
-                        "b_customer": r.customer_id,
-                        "b_how": r.identified_by,
-                    }
-                    for r in self.changed_receipts.values()
-                ],
-            )
-        if self.audits:
-            session.execute(insert(_table(AuditEvent)), self.audits)
+        journal_ids = ledger.post_many(
+            session, drafts, now=self.now, resolver=self.periods, reserver=reserver
+        )
+        for row_id, row in zip(ids, self.rows, strict=True):
+            row["id"] = row_id
+        for event, journal_id in zip(self.events, journal_ids, strict=True):
+            for i in event.rows:
+                self.rows[i]["journal_id"] = journal_id
+        bulkrows.insert_rows(session, ReceivableApplication, self.rows)
+        bulkrows.update_by_id(
+            session,
+            PaymentSchedule,
+            ("amount_due_remaining_minor", "status", "closed_on"),
+            [
+                (
+                    item.remaining_minor,
+                    _CLOSED if item.remaining_minor == 0 else _OPEN,
+                    item.closed_on,
+                    int(item_id),
+                )
+                for item_id, item in self.items.items()
+                if item.remaining_minor != item.initial_minor
+            ],
+        )
+        bulkrows.update_by_id(
+            session,
+            Receipt,
+            ("status", "customer_id", "identified_by"),
+            [(r.status, r.customer_id, r.identified_by, r.id) for r in self.changed_receipts.values()],
+        )
+        bulkrows.insert_rows(session, AuditEvent, self.audits)
         decided = [d["receipt_id"] for d in self.decisions]
         for start in range(0, len(decided), 500):
             chunk = decided[start : start + 500]
             session.execute(delete(MatchRecommendation).where(MatchRecommendation.receipt_id.in_(chunk)))
             session.execute(delete(MatchDecision).where(MatchDecision.receipt_id.in_(chunk)))
-        if self.decisions:
-            session.execute(insert(_table(MatchDecision)), self.decisions)
-        if self.recommendations:
-            session.execute(insert(_table(MatchRecommendation)), self.recommendations)
+        bulkrows.insert_rows(session, MatchDecision, self.decisions)
+        bulkrows.insert_rows(session, MatchRecommendation, self.recommendations)
         # ORM objects the caller's session holds (receipts, items) are stale now
         session.expire_all()
 

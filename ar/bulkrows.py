@@ -1,0 +1,79 @@
+"""Rows written in bulk with the driver's executemany: INSERTs of many rows, UPDATEs by id.
+
+SQLAlchemy's own executemany handles each row's parameters in Python (and, for an INSERT
+with RETURNING in parameter order on SQLite, falls back to one statement per row); these
+helpers build the statement once, convert each value with its column's own bind processor
+(exactly what SQLAlchemy would store) and hand plain tuples to the driver. Ids the caller
+needs are reserved beforehand (``ar.numbering.IdReserver``), so nothing is read back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, cast
+
+from sqlalchemy import Table
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+
+def _table(model: Any) -> Table:
+    return cast(Table, getattr(model, "__table__", model))
+
+
+def _processors(
+    connection: Connection, table: Table, names: Sequence[str]
+) -> list[Callable[[Any], Any] | None]:
+    dialect = connection.dialect
+    return [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
+
+
+def _mark(connection: Connection) -> str:
+    return "?" if connection.dialect.paramstyle == "qmark" else "%s"
+
+
+def _convert(
+    rows: Sequence[Sequence[Any]], processors: Sequence[Callable[[Any], Any] | None]
+) -> list[tuple[Any, ...]]:
+    if not any(p is not None for p in processors):
+        return [tuple(row) for row in rows]
+    return [
+        tuple(p(v) if p is not None and v is not None else v for v, p in zip(row, processors, strict=True))
+        for row in rows
+    ]
+
+
+def insert_rows(session: Session, model: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """INSERT the rows (dicts with the same keys, ids included where the caller needs them)."""
+    if not rows:
+        return
+    names = list(rows[0])
+    insert_tuples(session, model, names, [tuple(r[n] for n in names) for r in rows])
+
+
+def insert_tuples(session: Session, model: Any, names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """INSERT rows given as tuples in the order of ``names``."""
+    if not rows:
+        return
+    table = _table(model)
+    connection = session.connection()
+    preparer = connection.dialect.identifier_preparer
+    mark = _mark(connection)
+    sql = (
+        f"INSERT INTO {preparer.format_table(table)} ({', '.join(preparer.quote(n) for n in names)}) "
+        f"VALUES ({', '.join(mark for _ in names)})"
+    )
+    connection.exec_driver_sql(sql, _convert(rows, _processors(connection, table, names)))
+
+
+def update_by_id(session: Session, model: Any, names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """UPDATE ``names`` of rows by id: each row is the new values in the order of ``names``, then the id."""
+    if not rows:
+        return
+    table = _table(model)
+    connection = session.connection()
+    preparer = connection.dialect.identifier_preparer
+    mark = _mark(connection)
+    assignments = ", ".join(f"{preparer.quote(n)} = {mark}" for n in names)
+    sql = f"UPDATE {preparer.format_table(table)} SET {assignments} WHERE {preparer.quote('id')} = {mark}"
+    connection.exec_driver_sql(sql, _convert(rows, _processors(connection, table, [*names, "id"])))
