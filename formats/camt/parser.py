@@ -37,6 +37,7 @@ from typing import BinaryIO, cast
 from lxml import etree
 
 from formats.amount import Amount, is_currency_code, parse_decimal_amount
+from formats.camt import fastpath
 from formats.camt.build import Interner
 from formats.camt.leaves import BALANCE_TYPES as _BALANCE_TYPES
 from formats.camt.leaves import BOOLEANS as _BOOLEANS
@@ -382,6 +383,13 @@ class _Reader:
         # Equal sub-records recur from entry to entry (the same bank code, the same creditor).
         self._party = Interner(_make_party)
         self._bank_tx_code = Interner(_make_bank_tx_code)
+        self._fast = (
+            fastpath.FastEntryReader(
+                ns, source, limits.max_text_length, self._party, self._bank_tx_code, self.counterparty
+            )
+            if fastpath.ACCELERATED
+            else None
+        )
 
     # -- problems ---------------------------------------------------------------------------
 
@@ -945,6 +953,10 @@ class _Reader:
 
     def entry(self, ntry: Element, index: int, entry_path: str) -> Entry | None:
         """One Ntry, or None when it has an error (recorded in self.problems)."""
+        if self._fast is not None:  # clean entries: one C pass (formats.camt.fastpath)
+            found = self._fast.read(ntry, index, entry_path)
+            if found is not None:
+                return found
         self._kids = {}
         self._anchor_to(ntry, entry_path)
         n = self.n
