@@ -26,6 +26,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ar import approvals, audit, ledger
 from ar.applications import Setup, move_item
+from ar.cashapp import indexes
 from ar.db import Base
 from ar.errors import CurrencyMismatchError, NotFoundError, ValidationError
 from ar.ledger import Posting
@@ -376,4 +377,5 @@ def _memo(
     )
     session.add(memo_item)
     session.flush()
+    indexes.index_items(session, [(memo_item.id, number, memo.order_number)])
     return memo, memo_item

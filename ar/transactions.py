@@ -47,6 +47,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ar import audit, bulkrows, ledger, numbering, periods, terms
+from ar.cashapp import indexes
 from ar.db import Base
 from ar.errors import ArError, DuplicateError, PeriodClosedError, ValidationError
 from ar.model import (
@@ -929,6 +930,11 @@ class _Writer:
         _bulk_insert(session, Transaction, trx_rows)
         _bulk_insert(session, TransactionLine, line_rows)
         _bulk_insert(session, PaymentSchedule, schedule_rows)
+        # the cash-application index: each new item's reference keys, written with it
+        orders = {row["id"]: row["order_number"] for row in trx_rows}
+        indexes.index_items(
+            session, ((r["id"], r["trx_number"], orders.get(r["transaction_id"])) for r in schedule_rows)
+        )
         _bulk_insert(session, Journal, journals)
         _bulk_insert(session, JournalLine, flat_lines)
         if schedule_updates:

@@ -51,9 +51,10 @@ from ar.cashapp.bulk import (
     identification_evidence,
     load_receipts,
 )
+from ar.cashapp.indexes import index_customer_names, index_open_items
 from ar.cashapp.rules import profile_rule_sets
 from ar.cashapp.tables import MatchDecision, MatchRecommendation
-from ar.cashapp.view import DbLedgerView, index_customer_names, index_open_items
+from ar.cashapp.view import DbLedgerView
 from ar.errors import ArError
 from ar.matching.engine import MatchingEngine
 from ar.matching.model import (

@@ -1,10 +1,10 @@
 """Cash application's own tables: the reference-key index of open items, the name-token index
 of customers, the engine's last decision per receipt and its ranked recommendations.
 
-The two indexes are derived data, rebuilt lazily at the start of every run (`ar.cashapp.view`):
-an open item without keys gets them, a customer whose name changed gets new tokens. Lookups
-join the open items and filter on their status, so keys of closed items do no harm (and are
-there again when an item reopens).
+The two indexes are derived data kept by `ar.cashapp.indexes`: an item gets its keys when it is
+created, and at the start of every run an open item still without keys gets them and a customer
+whose name changed gets new tokens. Lookups join the open items and filter on their status, so
+keys of closed items do no harm (and are there again when an item reopens).
 """
 
 from __future__ import annotations

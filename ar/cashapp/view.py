@@ -8,14 +8,9 @@ references point to, the open items of the customers involved. After a receipt i
 applied, ``refresh`` re-reads the items it changed, so the next receipt sees them as
 they are; ``clear_items`` drops the item cache between batches (memory stays flat).
 
-The indexes are built lazily and in bulk by ``index_open_items`` (reference keys of open
-items that have none yet, as ``index_keys`` gives them from the transaction number, the
-ISO 11649 creditor reference made from it and the order number) and ``index_customer_names``
-(name tokens of customers new or renamed since the last run); lookups join the open items
-and filter on their status, so the keys of closed items are never answered.
-
->>> creditor_reference("INV-000123")
-'RF73INV000123'
+The indexes are kept by ``ar.cashapp.indexes`` (reference keys given to an item when it is
+created, a catch-up at the start of a run; name tokens of customers new or renamed); lookups
+join the open items and filter on their status, so the keys of closed items are never answered.
 """
 
 from __future__ import annotations
@@ -26,17 +21,18 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Row, Table, and_, delete, exists, func, insert, or_, select
+from sqlalchemy import Row, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from ar.cashapp.indexes import item_references
 from ar.cashapp.tables import CustomerNameToken, ItemReferenceKey
 from ar.matching.context import name_tokens, normalise_iban
 from ar.matching.engine import MAX_ITEMS_PER_KEY
 from ar.matching.model import CustomerFacts, DiscountTier, OpenItem, ReceiptFacts
 from ar.matching.model import TrxType as ItemType
-from ar.matching.references import compact, extract, index_keys
+from ar.matching.references import extract, index_keys
 from ar.matching.rules import ReferenceOptions
 from ar.model import (
     Customer,
@@ -49,106 +45,12 @@ from ar.model import (
 from ar.money import Money, exponent
 
 CHUNK = 500  # ids per IN (...) query
-INSERT_CHUNK = 20_000  # rows per bulk insert
 _OPEN = ScheduleStatus.OPEN.value
 
 
 def _chunks(values: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
-
-
-#: ISO 7064 mod 97-10 reads a letter as its base-36 value (A=10 ... Z=35).
-_BASE10 = str.maketrans({c: str(int(c, 36)) for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"})
-
-
-def creditor_reference(trx_number: str) -> str | None:
-    """The ISO 11649 creditor reference printed for a transaction number (RF + check + number).
-
-    The check digits are ``stdnum.iso7064.mod_97_10.calc_check_digits(body + "RF")``, computed
-    inline (one translate and one modulo: this runs for every open item indexed or loaded).
-
-    >>> from stdnum.iso7064 import mod_97_10
-    >>> creditor_reference("INV-000123") == "RF" + mod_97_10.calc_check_digits("INV000123RF") + "INV000123"
-    True
-    """
-    body = compact(trx_number)
-    if not body or len(body) > 21:
-        return None
-    return f"RF{98 - int((body + 'RF00').translate(_BASE10)) % 97:02d}{body}"
-
-
-def item_references(trx_number: str, order_number: str | None) -> tuple[str, ...]:
-    refs = [r for r in (creditor_reference(trx_number), order_number) if r]
-    return tuple(refs)
-
-
-# --------------------------------------------------------------------------- the indexes
-def _insert_plain(
-    session: Session, table: Table, rows: list[tuple[int, str]] | list[tuple[int, str, str]]
-) -> None:
-    """Insert rows of plain ints and strings with the driver's executemany (no SQLAlchemy
-    parameter processing per row: these indexes are millions of rows on a first run)."""
-    if not rows:
-        return
-    connection = session.connection()
-    dialect = connection.dialect
-    names = [c.name for c in table.columns if c.name != "id"][: len(rows[0])]
-    if dialect.paramstyle == "qmark":
-        mark = "?"
-    elif dialect.paramstyle in ("format", "pyformat"):
-        mark = "%s"
-    else:
-        session.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
-        return
-    quote = dialect.identifier_preparer.quote
-    sql = (
-        f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
-        f"VALUES ({', '.join(mark for _ in names)})"
-    )
-    connection.exec_driver_sql(sql, rows)
-
-
-def index_open_items(session: Session) -> int:
-    """Give every open item without reference keys its keys, in bulk; the number of items indexed."""
-    no_keys = ~exists().where(ItemReferenceKey.schedule_id == PaymentSchedule.id)
-    rows = session.execute(
-        select(PaymentSchedule.id, PaymentSchedule.trx_number, Transaction.order_number)
-        .join(Transaction, Transaction.id == PaymentSchedule.transaction_id)
-        .where(PaymentSchedule.status == _OPEN, no_keys)
-    )
-    table = cast(Table, ItemReferenceKey.__table__)
-    batch: list[tuple[int, str]] = []
-    count = 0
-    for schedule_id, trx_number, order_number in rows.all():
-        count += 1
-        for key in index_keys(trx_number, item_references(trx_number, order_number)):
-            batch.append((schedule_id, key[:80]))
-        if len(batch) >= INSERT_CHUNK:
-            _insert_plain(session, table, batch)
-            batch = []
-    _insert_plain(session, table, batch)
-    return count
-
-
-def index_customer_names(session: Session) -> int:
-    """Name tokens for customers new or renamed since they were last indexed; how many."""
-    current = exists().where(
-        CustomerNameToken.customer_id == Customer.id, CustomerNameToken.name == Customer.name
-    )
-    stale = session.execute(select(Customer.id, Customer.name).where(~current)).all()
-    for ids in _chunks([customer_id for customer_id, _ in stale]):
-        session.execute(delete(CustomerNameToken).where(CustomerNameToken.customer_id.in_(ids)))
-    table = cast(Table, CustomerNameToken.__table__)
-    batch: list[tuple[int, str, str]] = []
-    for customer_id, name in stale:
-        for token in sorted(set(name_tokens(name))) or [""]:
-            batch.append((customer_id, token[:240], name))
-        if len(batch) >= INSERT_CHUNK:
-            _insert_plain(session, table, batch)
-            batch = []
-    _insert_plain(session, table, batch)
-    return len(stale)
 
 
 # --------------------------------------------------------------------------- the view
