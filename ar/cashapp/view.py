@@ -252,7 +252,8 @@ class DbLedgerView:
                 owners[iban].append(str(customer_id))
         for iban in wanted:
             self._by_iban[iban] = tuple(owners.get(iban, ()))
-        self._load_customers(c for ids in self._by_iban.values() for c in ids)
+        # the owners of the IBANs just looked up (those of earlier ones are loaded already)
+        self._load_customers(c for ids in owners.values() for c in ids)
 
     def customers_by_iban(self, iban: str) -> Sequence[CustomerFacts]:
         key = normalise_iban(iban)
@@ -404,7 +405,10 @@ class DbLedgerView:
             ]
             ids = sorted(ids, key=int)[:limit]
         self._load_items(ids)
-        return self._known(ids)
+        found = self._known(ids)
+        # the engine weighs each candidate's customer (its name against the payer's): one query
+        self._load_customers(item.customer_id for item in found)
+        return found
 
     # -- keeping the cache true -------------------------------------------------------
     def refresh(self, item_ids: Iterable[str]) -> None:
