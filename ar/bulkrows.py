@@ -10,6 +10,7 @@ needs are reserved beforehand (``ar.numbering.IdReserver``), so nothing is read 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import date, datetime
 from typing import Any, cast
 
 from sqlalchemy import Table
@@ -35,12 +36,34 @@ def _mark(connection: Connection) -> str:
 def _convert(
     rows: Sequence[Sequence[Any]], processors: Sequence[Callable[[Any], Any] | None]
 ) -> list[tuple[Any, ...]]:
-    if not any(p is not None for p in processors):
+    columns = [(i, p) for i, p in enumerate(processors) if p is not None]
+    if not columns:
         return [tuple(row) for row in rows]
-    return [
-        tuple(p(v) if p is not None and v is not None else v for v, p in zip(row, processors, strict=True))
-        for row in rows
-    ]
+    # Dates and timestamps repeat across a batch (its clock, its accounting dates): each
+    # distinct one is converted once (a timestamp keyed with its zone: equal instants in
+    # different zones are stored as written).
+    seen: dict[Any, Any] = {}
+    out: list[tuple[Any, ...]] = []
+    for row in rows:
+        values = list(row)
+        for i, processor in columns:
+            v = values[i]
+            if v is None:
+                continue
+            kind = type(v)
+            if kind is date:
+                key: Any = (i, v)
+            elif kind is datetime:
+                key = (i, v, v.tzinfo)
+            else:
+                values[i] = processor(v)
+                continue
+            converted = seen.get(key, seen)
+            if converted is seen:
+                converted = seen[key] = processor(v)
+            values[i] = converted
+        out.append(tuple(values))
+    return out
 
 
 def insert_rows(session: Session, model: Any, rows: Sequence[dict[str, Any]]) -> None:

@@ -196,7 +196,7 @@ class BatchPlan:
         assert decision.customer_id is not None and decision.evidence is not None
         state = dataclasses.replace(receipt, buckets=dict(receipt.buckets))
         work = _Work()
-        evidence = application_evidence(decision)
+        evidence = _evidence_json(application_evidence(decision))
         if state.customer_id is None:
             self._identify(
                 work,
@@ -285,8 +285,9 @@ class BatchPlan:
         write_off_minor: int = 0,
         activity: str | None = None,
         score: str | None = None,
-        evidence: Mapping[str, Any] | None = None,
+        evidence: str = "{}",
     ) -> int:
+        """One application row; ``evidence`` as ``_evidence_json`` wrote it."""
         work.rows.append(
             {
                 "receipt_id": state.id,
@@ -300,7 +301,7 @@ class BatchPlan:
                 "activity": activity,
                 "rule": rule,
                 "score": score,
-                "evidence": json.dumps(dict(evidence or {}), default=str, sort_keys=True),
+                "evidence": evidence,
                 "made_by": made_by.value,
                 "actor": ENGINE_ACTOR,
                 "accounting_date": accounting_date,
@@ -374,7 +375,7 @@ class BatchPlan:
                 "accounting_date": self.today,
                 "made_by": MadeBy.ENGINE,
                 "rule": f"identify:{how}",
-                "evidence": details,
+                "evidence": _evidence_json(details),
             }
             first = self._row(work, state, _UNID, -unidentified, customer_id=None, **common)
             second = self._row(work, state, _UNAPP, unidentified, customer_id=customer_id, **common)
@@ -442,7 +443,7 @@ class BatchPlan:
         write_off_value: Decimal,
         rule: str,
         score: str,
-        evidence: Mapping[str, Any],
+        evidence: str,
     ) -> None:
         """``applications.apply`` of the engine: -UNAPP +APP, Dr unapplied / Cr receivables (and
         discount, write-off), the item moved; refused where the service refuses."""
@@ -630,6 +631,11 @@ class BatchPlan:
             for item_id in chunk:
                 if found.get(item_id) != self.items[str(item_id)].initial_minor:
                     raise BatchConflict(f"open item {item_id} changed since it was read")
+
+
+def _evidence_json(evidence: Mapping[str, Any]) -> str:
+    """An application row's evidence as ``applications`` stores it."""
+    return json.dumps(dict(evidence), default=str, sort_keys=True)
 
 
 def _status(state: ReceiptState) -> str:

@@ -15,6 +15,7 @@ join the open items and filter on their status, so the keys of closed items are 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from collections import defaultdict
@@ -29,7 +30,7 @@ from sqlalchemy.orm import Session
 from ar.cashapp.indexes import item_references
 from ar.cashapp.tables import CustomerNameToken, ItemReferenceKey
 from ar.matching.context import name_tokens, normalise_iban
-from ar.matching.engine import MAX_ITEMS_PER_KEY
+from ar.matching.engine import AMOUNT_CANDIDATES, MAX_ITEMS_PER_KEY
 from ar.matching.model import CustomerFacts, DiscountTier, OpenItem, ReceiptFacts
 from ar.matching.model import TrxType as ItemType
 from ar.matching.references import extract, index_keys
@@ -45,6 +46,7 @@ from ar.model import (
 from ar.money import Money, exponent
 
 CHUNK = 500  # ids per IN (...) query
+AMOUNT_PREFETCH = 64  # open items per amount read ahead for payers that may stay unknown
 _OPEN = ScheduleStatus.OPEN.value
 
 
@@ -159,6 +161,9 @@ class DbLedgerView:
         self._items: dict[str, OpenItem] = {}
         self._customer_items: dict[str, list[str]] = {}
         self._keys: dict[str, list[str]] = {}
+        #: (currency, remaining minor units) -> the first ids (by id) of open items with it in the
+        #: database, and whether that is all of them; see `prefetch_amounts`.
+        self._by_amount: dict[tuple[str, int], tuple[list[int], bool]] = {}
         #: Remaining amounts of items changed by decisions not yet written (bulk path); see `overlay`.
         self._overlay: dict[str, Decimal] = {}
 
@@ -374,15 +379,62 @@ class DbLedgerView:
         self._load_items(ids)
         return self._known(ids)
 
-    def open_items_with_amount(self, currency: str, amount: Decimal, limit: int) -> Sequence[OpenItem]:
-        try:
-            minor = Money.of(amount, currency).minor_units
-        except Exception:  # an amount the currency cannot carry has no item
-            return ()
+    def prefetch_amounts(self, wanted: Iterable[tuple[str, int]]) -> None:
+        """Read, for each (currency, remaining minor units), the first ``AMOUNT_PREFETCH`` open
+        items with it, in one query per chunk: what ``open_items_with_amount`` asks for the
+        receipts of a batch whose payer may stay unknown. The database does not change while
+        a batch is planned (the bulk path writes after), so the answer stands for the batch;
+        ``refresh`` (the per-receipt path, which writes as it goes) drops it."""
+        by_currency: dict[str, set[int]] = defaultdict(set)
+        customers: set[str] = set()
+        for currency, minor in wanted:
+            if (currency, minor) not in self._by_amount:
+                by_currency[currency].add(minor)
+        for currency, amounts in sorted(by_currency.items()):
+            for chunk in _chunks(sorted(amounts)):
+                self.queries += 1
+                found: dict[int, list[int]] = {minor: [] for minor in chunk}
+                rank = (
+                    func.row_number()
+                    .over(
+                        partition_by=PaymentSchedule.amount_due_remaining_minor, order_by=PaymentSchedule.id
+                    )
+                    .label("rank")
+                )
+                ranked = (
+                    select(
+                        PaymentSchedule.id, PaymentSchedule.amount_due_remaining_minor.label("minor"), rank
+                    )
+                    .where(
+                        PaymentSchedule.currency == currency,
+                        PaymentSchedule.amount_due_remaining_minor.in_(chunk),
+                        PaymentSchedule.status == _OPEN,
+                    )
+                    .subquery()
+                )
+                for item_id, minor in self.session.execute(
+                    select(ranked.c.id, ranked.c.minor).where(ranked.c.rank <= AMOUNT_PREFETCH)
+                ):
+                    found[minor].append(item_id)
+                for minor, ids in found.items():
+                    ids.sort()
+                    self._by_amount[(currency, minor)] = (ids, len(ids) < AMOUNT_PREFETCH)
+                # the candidates the engine will look at, and their customers
+                candidates = [str(i) for ids in found.values() for i in ids[:AMOUNT_CANDIDATES]]
+                self._load_items(candidates)
+                customers.update(self._items[i].customer_id for i in candidates if i in self._items)
+        self._load_customers(customers)
+
+    def _ids_with_amount(self, currency: str, minor: int, count: int) -> list[int]:
+        """The first ``count`` ids (by id) of open items with this remaining amount in the database."""
+        known = self._by_amount.get((currency, minor))
+        if known is not None:
+            ids, complete = known
+            if complete or len(ids) >= count:
+                return ids[:count]
         self.queries += 1
-        ids = [
-            str(i)
-            for i in self.session.scalars(
+        return list(
+            self.session.scalars(
                 select(PaymentSchedule.id)
                 .where(
                     and_(
@@ -392,9 +444,16 @@ class DbLedgerView:
                     )
                 )
                 .order_by(PaymentSchedule.id)
-                .limit(limit + len(self._overlay))
+                .limit(count)
             )
-        ]
+        )
+
+    def open_items_with_amount(self, currency: str, amount: Decimal, limit: int) -> Sequence[OpenItem]:
+        try:
+            minor = Money.of(amount, currency).minor_units
+        except Exception:  # an amount the currency cannot carry has no item
+            return ()
+        ids = [str(i) for i in self._ids_with_amount(currency, minor, limit + len(self._overlay))]
         if self._overlay:
             # what the database does not know yet: items whose amount an earlier decision changed
             ids = [i for i in ids if i not in self._overlay]
@@ -413,6 +472,7 @@ class DbLedgerView:
     # -- keeping the cache true -------------------------------------------------------
     def refresh(self, item_ids: Iterable[str]) -> None:
         """Re-read items a receipt changed: closed ones leave, reopened ones come back."""
+        self._by_amount.clear()  # the database's amounts changed
         for i in item_ids:
             self._overlay.pop(i, None)
         ids = sorted({int(i) for i in item_ids})
@@ -447,6 +507,7 @@ class DbLedgerView:
             strong_of.append(strong_keys)
         self.prefetch_keys(keys)
         customers: set[str] = set()
+        amounts: list[tuple[str, int]] = []
         # The items of the payer's customers are loaded now only for receipts no strong reference
         # explains: the engine reads them only when the references do not settle the receipt
         # (it then asks `open_items`, which loads them then).
@@ -464,7 +525,13 @@ class DbLedgerView:
             customers.update(referenced)
             if not referenced:
                 needs_scope.update(payers or ())
+                if not payers:  # the payer may stay unknown: the engine then looks for the amount
+                    with contextlib.suppress(Exception):  # an amount the currency cannot carry
+                        amounts.append(
+                            (receipt.currency, Money.of(receipt.amount, receipt.currency).minor_units)
+                        )
         self._load_customers(customers)
+        self.prefetch_amounts(amounts)
         scope = set(needs_scope)
         for customer_id in needs_scope:
             facts = self._customers.get(customer_id)
