@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, Table, Text, UniqueConstraint, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -222,8 +222,8 @@ def _as_row(data: ReceiptInput) -> dict[str, object]:
         "payer_name": data.payer_name,
         "payer_iban": data.payer_iban,
         "end_to_end_id": data.end_to_end_id,
-        "remittance": json.dumps(list(data.remittance)),
-        "references": json.dumps(list(data.references)),
+        "remittance": json.dumps(list(data.remittance)) if data.remittance else "[]",
+        "references": json.dumps(list(data.references)) if data.references else "[]",
         "bank_tx_code": data.bank_tx_code,
         "file_id": data.file_id,
         "created_at": data.created_at,
@@ -259,7 +259,10 @@ def record_many(session: Session, batch: Sequence[ReceiptInput], *, actor: str =
     if new_rows:
         dialect = session.get_bind().dialect.name
         insert_ = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        statement = insert_(Receipt).on_conflict_do_nothing(
+        # The table, not the mapped class: a Core executemany, without the ORM's per-row
+        # bookkeeping (no objects come back from a bulk insert anyway).
+        table: Table = Receipt.__table__  # type: ignore[assignment]
+        statement = insert_(table).on_conflict_do_nothing(
             index_elements=["bank_account", "entry_ref", "tx_index"]
         )
         result = session.execute(statement, new_rows)

@@ -24,7 +24,10 @@ on a known document, :data:`ACCELERATED` is False and the Python reader does all
 
 from __future__ import annotations
 
+import dataclasses
+import types
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any
 
 from lxml import etree
@@ -50,17 +53,21 @@ from formats.camt.leaves import (
 )
 from formats.camt.records import (
     AmountDetails,
+    BankTransactionCode,
     Batch,
     CreditDebit,
     CreditorReference,
     Entry,
+    Origin,
     Party,
+    ReferenceKind,
     RelatedParties,
     Transaction,
     TransactionAmountSource,
+    TransactionRefs,
 )
 
-__all__ = ["ACCELERATED", "ENTRY_PLAN", "FastEntryReader", "PlanNode"]
+__all__ = ["ACCELERATED", "C_BUILDER", "ENTRY_PLAN", "FastEntryReader", "PlanNode"]
 
 try:
     from formats.camt import _extract  # type: ignore[attr-defined]
@@ -252,15 +259,36 @@ def _raw(value: str | None) -> str | None:
     return value if value and value.strip() else None
 
 
-def _amount(record: list[Any]) -> Amount:
-    text, currency = record
+def _amount_or_none(text: str | None, currency: str | None) -> Amount | None:
+    """An Amt's text and Ccy as the Python reader accepts them, else None."""
     if text is None or len(text) > 64:
-        raise _NOT_HANDLED
+        return None
     value = parse_decimal_amount(text)
     currency = (currency or "").strip()
     if value is None or not is_currency_code(currency):
-        raise _NOT_HANDLED
+        return None
     return make_amount(value, currency)
+
+
+def _amount(record: list[Any]) -> Amount:
+    found = _amount_or_none(record[0], record[1])
+    if found is None:
+        raise _NOT_HANDLED
+    return found
+
+
+def _date_or_none(text: str) -> Any:
+    try:
+        return date_from_text(text.strip())
+    except ValueError:
+        return None
+
+
+def _datetime_or_none(text: str) -> Any:
+    try:
+        return datetime_from_text(text.strip())
+    except ValueError:
+        return None
 
 
 def _indicator(text: str | None) -> CreditDebit | None:
@@ -291,14 +319,16 @@ def _date_choice(record: list[Any] | None) -> tuple[Any, Any]:
     if record is None:
         return None, None
     day, stamp = record
-    try:
-        if stamp is not None:
-            moment = datetime_from_text(stamp.strip())
-            return moment.date(), moment
-        if day is not None:
-            return date_from_text(day.strip()), None
-    except ValueError:
-        raise _NOT_HANDLED from None
+    if stamp is not None:
+        moment = _datetime_or_none(stamp)
+        if moment is None:
+            raise _NOT_HANDLED
+        return moment.date(), moment
+    if day is not None:
+        found = _date_or_none(day)
+        if found is None:
+            raise _NOT_HANDLED
+        return found, None
     raise _NOT_HANDLED  # neither Dt nor DtTm
 
 
@@ -320,6 +350,16 @@ def _agent_bic(record: list[Any] | None) -> str | None:
     return _text(bicfi) or _text(bic)
 
 
+def _reference_or_none(
+    value: str, code: str | None, proprietary: str | None, issuer: str | None
+) -> CreditorReference | None:
+    """The creditor reference, or None when its check digits fail (a warning with its place)."""
+    kind, valid = reference_kind(value, code, proprietary)
+    if valid is False:
+        return None
+    return make_reference(value, kind, code or proprietary, issuer, valid)
+
+
 def _creditor_reference(record: list[Any]) -> CreditorReference | None:
     type_record, ref = record
     value = _text(ref)
@@ -331,10 +371,18 @@ def _creditor_reference(record: list[Any]) -> CreditorReference | None:
         issuer = _text(issuer_text)
         if code_or_proprietary is not None:
             code, proprietary = _text(code_or_proprietary[0]), _text(code_or_proprietary[1])
-    kind, valid = reference_kind(value, code, proprietary)
-    if valid is False:
-        raise _NOT_HANDLED  # a warning with its place: the Python reader
-    return make_reference(value, kind, code or proprietary, issuer, valid)
+    found = _reference_or_none(value, code, proprietary, issuer)
+    if found is None:
+        raise _NOT_HANDLED
+    return found
+
+
+def _maker(cls: type) -> tuple[type, tuple[Any, ...]]:
+    """(class, member descriptors in field order): how the C builder makes a record."""
+    descriptors = tuple(getattr(cls, f.name) for f in dataclasses.fields(cls))
+    if not all(isinstance(d, types.MemberDescriptorType) for d in descriptors):
+        raise TypeError(f"{cls.__name__} is not a slots dataclass")
+    return cls, descriptors
 
 
 class FastEntryReader:
@@ -357,8 +405,49 @@ class FastEntryReader:
         self._party_of = party
         self._bank_tx_code_of = bank_tx_code
         self._counterparty = counterparty
+        self._builder: Any = None
+        if C_BUILDER:
+            kit = {
+                "Entry": _maker(Entry),
+                "Transaction": _maker(Transaction),
+                "TransactionRefs": _maker(TransactionRefs),
+                "RelatedParties": _maker(RelatedParties),
+                "Origin": _maker(Origin),
+                "AmountDetails": _maker(AmountDetails),
+                "Batch": _maker(Batch),
+                "Amount": _maker(Amount),
+                "Party": _maker(Party),
+                "BankTransactionCode": _maker(BankTransactionCode),
+                "CreditorReference": _maker(CreditorReference),
+                "Decimal": Decimal,
+                "kind_rf": ReferenceKind.RF,
+                "kind_qrr": ReferenceKind.QRR,
+                "kind_scor": ReferenceKind.SCOR,
+                "kind_code": ReferenceKind.OTHER_CODE,
+                "kind_proprietary": ReferenceKind.PROPRIETARY,
+                "kind_untyped": ReferenceKind.UNTYPED,
+                "amount": _amount_or_none,
+                "date": _date_or_none,
+                "datetime": _datetime_or_none,
+                "creditor_reference": _reference_or_none,
+                "party": party,
+                "bank_tx_code": bank_tx_code,
+                "counterparty": counterparty,
+                "credit": CreditDebit.CREDIT,
+                "debit": CreditDebit.DEBIT,
+                "statuses": dict(STATUS),
+                "booleans": dict(BOOLEANS),
+                "source_tx": TransactionAmountSource.TX_DETAILS,
+                "source_details": TransactionAmountSource.TX_AMOUNT_DETAILS,
+                "source_entry": TransactionAmountSource.ENTRY,
+                "no_refs": NO_REFS,
+                "no_parties": NO_PARTIES,
+            }
+            self._builder = _extract.EntryBuilder(self._plan, max_text_length, source, kit)
 
     def read(self, ntry: etree._Element, index: int, entry_path: str) -> Entry | None:
+        if self._builder is not None:
+            return self._builder.read(ntry, index, entry_path)  # type: ignore[no-any-return]
         record = self._extract(self._plan, ntry, self._max_text)
         if record is None:
             return None
@@ -626,3 +715,6 @@ def _self_check() -> bool:
 
 
 ACCELERATED = _self_check()
+# The records are built in C (EntryBuilder) when the extension is there; the Python
+# builder above is the reference it is tested against (tests set this to False).
+C_BUILDER = ACCELERATED
