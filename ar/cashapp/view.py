@@ -22,9 +22,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, and_, func, or_, select
+from sqlalchemy import Row, Table, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from ar.cashapp.indexes import item_references
@@ -48,6 +48,21 @@ from ar.money import Money, exponent
 CHUNK = 500  # ids per IN (...) query
 AMOUNT_PREFETCH = 64  # open items per amount read ahead for payers that may stay unknown
 _OPEN = ScheduleStatus.OPEN.value
+
+
+def _table(model: Any) -> Table:
+    return cast(Table, model.__table__)
+
+
+# Core columns, not the ORM's attributes: the view reads plain rows, and a Core statement skips
+# the ORM's per-statement and per-row handling (the session still flushes first).
+_PS = _table(PaymentSchedule).c
+_TRX = _table(Transaction).c
+_KEYS = _table(ItemReferenceKey).c
+_CUSTOMERS = _table(Customer).c
+_ACCOUNTS = _table(CustomerBankAccount).c
+_RELATIONSHIPS = _table(CustomerRelationship).c
+_TOKENS = _table(CustomerNameToken).c
 
 
 def _chunks(values: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -78,28 +93,33 @@ def _discounts(text: str) -> tuple[DiscountTier, ...]:
 
 
 _ITEM_COLUMNS = (
-    PaymentSchedule.id,
-    PaymentSchedule.trx_number,
-    PaymentSchedule.customer_id,
-    PaymentSchedule.currency,
-    PaymentSchedule.amount_due_original_minor,
-    PaymentSchedule.amount_due_remaining_minor,
-    PaymentSchedule.amount_in_dispute_minor,
-    PaymentSchedule.trx_date,
-    PaymentSchedule.due_date,
-    PaymentSchedule.discounts,
-    PaymentSchedule.trx_type,
-    PaymentSchedule.status,
-    Transaction.payment_term,
-    Transaction.order_number,
+    _PS.id,
+    _PS.trx_number,
+    _PS.customer_id,
+    _PS.currency,
+    _PS.amount_due_original_minor,
+    _PS.amount_due_remaining_minor,
+    _PS.amount_in_dispute_minor,
+    _PS.trx_date,
+    _PS.due_date,
+    _PS.discounts,
+    _PS.trx_type,
+    _PS.status,
+    _TRX.payment_term,
+    _TRX.order_number,
 )
 
 
 def _item_select() -> Any:
-    return select(*_ITEM_COLUMNS).join(Transaction, Transaction.id == PaymentSchedule.transaction_id)
+    return select(*_ITEM_COLUMNS).join(_table(Transaction), _TRX.id == _PS.transaction_id)
 
 
-def item_of(row: Row[Any]) -> OpenItem:
+_ITEM_TYPES = {t.value: t for t in ItemType}
+_ZERO = Decimal(0)
+
+
+def item_of(row: Sequence[Any]) -> OpenItem:
+    """The engine's open item of a row of ``_item_select``."""
     (
         sid,
         number,
@@ -115,20 +135,23 @@ def item_of(row: Row[Any]) -> OpenItem:
         _,
         term,
         order,
-    ) = tuple(row)
+    ) = row
+    exp = _SCALE.get(cur)
+    if exp is None:
+        exp = _SCALE[cur] = -exponent(cur)
     return OpenItem(
         item_id=str(sid),
         trx_number=number,
         customer_id=str(customer_id),
         currency=cur,
-        amount_due_original=_minor(original, cur),
-        amount_due_remaining=_minor(remaining, cur),
+        amount_due_original=Decimal(original).scaleb(exp),
+        amount_due_remaining=Decimal(remaining).scaleb(exp),
         trx_date=trx_date,
         due_date=due,
         discounts=_discounts(discounts),
         payment_term=term or "",
-        trx_type=ItemType(kind),
-        disputed_amount=_minor(max(0, min(disputed, remaining)), cur) if remaining > 0 else Decimal(0),
+        trx_type=_ITEM_TYPES.get(kind) or ItemType(kind),
+        disputed_amount=Decimal(max(0, min(disputed, remaining))).scaleb(exp) if remaining > 0 else _ZERO,
         references=item_references(number, order),
     )
 
@@ -152,6 +175,13 @@ class DbLedgerView:
         self._by_name: dict[str, tuple[str, ...]] = {}
         self.queries = 0
         self.clear_items()
+
+    def _rows(self, statement: Any) -> Sequence[Any]:
+        """All rows of a query at once (the driver's fetchall, not a fetch per row)."""
+        return self.session.execute(statement).all()
+
+    def _scalars(self, statement: Any) -> Sequence[Any]:
+        return self.session.scalars(statement).all()
 
     def bind(self, session: Session) -> None:
         """Use another session (a new batch's transaction); the caches stay."""
@@ -184,32 +214,30 @@ class DbLedgerView:
             self.queries += 3
             found = {
                 row.id: row
-                for row in self.session.execute(
-                    select(Customer.id, Customer.number, Customer.name, Customer.profile).where(
-                        Customer.id.in_(chunk)
+                for row in self._rows(
+                    select(_CUSTOMERS.id, _CUSTOMERS.number, _CUSTOMERS.name, _CUSTOMERS.profile).where(
+                        _CUSTOMERS.id.in_(chunk)
                     )
                 )
             }
             ibans: dict[int, list[str]] = defaultdict(list)
-            for customer_id, iban in self.session.execute(
-                select(CustomerBankAccount.customer_id, CustomerBankAccount.iban)
-                .where(CustomerBankAccount.customer_id.in_(chunk))
-                .order_by(CustomerBankAccount.id)
+            for customer_id, iban in self._rows(
+                select(_ACCOUNTS.customer_id, _ACCOUNTS.iban)
+                .where(_ACCOUNTS.customer_id.in_(chunk))
+                .order_by(_ACCOUNTS.id)
             ):
                 ibans[customer_id].append(iban)
             parents: dict[int, int] = {}
             children: dict[int, list[str]] = defaultdict(list)
             related: dict[int, list[str]] = defaultdict(list)
-            for payer, customer, reciprocal in self.session.execute(
+            for payer, customer, reciprocal in self._rows(
                 select(
-                    CustomerRelationship.payer_id,
-                    CustomerRelationship.customer_id,
-                    CustomerRelationship.reciprocal,
+                    _RELATIONSHIPS.payer_id,
+                    _RELATIONSHIPS.customer_id,
+                    _RELATIONSHIPS.reciprocal,
                 )
-                .where(
-                    or_(CustomerRelationship.payer_id.in_(chunk), CustomerRelationship.customer_id.in_(chunk))
-                )
-                .order_by(CustomerRelationship.id)
+                .where(or_(_RELATIONSHIPS.payer_id.in_(chunk), _RELATIONSHIPS.customer_id.in_(chunk)))
+                .order_by(_RELATIONSHIPS.id)
             ):
                 children[payer].append(str(customer))
                 if reciprocal:
@@ -249,10 +277,10 @@ class DbLedgerView:
         owners: dict[str, list[str]] = defaultdict(list)
         for chunk in _chunks(wanted):
             self.queries += 1
-            for iban, customer_id in self.session.execute(
-                select(CustomerBankAccount.iban, CustomerBankAccount.customer_id)
-                .where(CustomerBankAccount.iban.in_(chunk))
-                .order_by(CustomerBankAccount.customer_id)
+            for iban, customer_id in self._rows(
+                select(_ACCOUNTS.iban, _ACCOUNTS.customer_id)
+                .where(_ACCOUNTS.iban.in_(chunk))
+                .order_by(_ACCOUNTS.customer_id)
             ):
                 owners[iban].append(str(customer_id))
         for iban in wanted:
@@ -281,20 +309,18 @@ class DbLedgerView:
         if not tokens:
             return ()
         self.queries += 1
-        counts = dict(
+        counts: dict[str, int] = dict(
             self.session.execute(
-                select(CustomerNameToken.token, func.count())
-                .where(CustomerNameToken.token.in_(tokens))
-                .group_by(CustomerNameToken.token)
+                select(_TOKENS.token, func.count()).where(_TOKENS.token.in_(tokens)).group_by(_TOKENS.token)
             ).all()
         )
         seen: dict[str, None] = {}
         for token in sorted(counts, key=lambda t: (counts[t], t)):  # rarest words first
             self.queries += 1
-            for customer_id in self.session.scalars(
-                select(CustomerNameToken.customer_id)
-                .where(CustomerNameToken.token == token)
-                .order_by(CustomerNameToken.customer_id)
+            for customer_id in self._scalars(
+                select(_TOKENS.customer_id)
+                .where(_TOKENS.token == token)
+                .order_by(_TOKENS.customer_id)
                 .limit(limit - len(seen))
             ):
                 seen.setdefault(str(customer_id), None)
@@ -323,7 +349,7 @@ class DbLedgerView:
         wanted = sorted({int(i) for i in ids if i not in self._items and overlay.get(i) != 0})
         for chunk in _chunks(wanted):
             self.queries += 1
-            self._store(self.session.execute(_item_select().where(PaymentSchedule.id.in_(chunk))))
+            self._store(self._rows(_item_select().where(_PS.id.in_(chunk))))
 
     def _known(self, ids: Iterable[str]) -> list[OpenItem]:
         return [self._items[i] for i in ids if i in self._items]
@@ -339,9 +365,7 @@ class DbLedgerView:
         for chunk in _chunks(wanted):
             self.queries += 1
             by_customer: dict[str, list[str]] = {str(c): [] for c in chunk}
-            rows = self.session.execute(
-                _item_select().where(PaymentSchedule.customer_id.in_(chunk), PaymentSchedule.status == _OPEN)
-            )
+            rows = self._rows(_item_select().where(_PS.customer_id.in_(chunk), _PS.status == _OPEN))
             for item_id in self._store(rows):
                 by_customer[self._items[item_id].customer_id].append(item_id)
             self._customer_items.update(by_customer)
@@ -356,10 +380,10 @@ class DbLedgerView:
         for chunk in _chunks(wanted):
             self.queries += 1
             found: dict[str, list[str]] = {k: [] for k in chunk}
-            rows = self.session.execute(
-                select(ItemReferenceKey.key, ItemReferenceKey.schedule_id)
-                .join(PaymentSchedule, PaymentSchedule.id == ItemReferenceKey.schedule_id)
-                .where(ItemReferenceKey.key.in_(chunk), PaymentSchedule.status == _OPEN)
+            rows = self._rows(
+                select(_KEYS.key, _KEYS.schedule_id)
+                .join(_table(PaymentSchedule), _PS.id == _KEYS.schedule_id)
+                .where(_KEYS.key.in_(chunk), _PS.status == _OPEN)
             )
             for key, schedule_id in rows:
                 found[key].append(str(schedule_id))
@@ -396,23 +420,19 @@ class DbLedgerView:
                 found: dict[int, list[int]] = {minor: [] for minor in chunk}
                 rank = (
                     func.row_number()
-                    .over(
-                        partition_by=PaymentSchedule.amount_due_remaining_minor, order_by=PaymentSchedule.id
-                    )
+                    .over(partition_by=_PS.amount_due_remaining_minor, order_by=_PS.id)
                     .label("rank")
                 )
                 ranked = (
-                    select(
-                        PaymentSchedule.id, PaymentSchedule.amount_due_remaining_minor.label("minor"), rank
-                    )
+                    select(_PS.id, _PS.amount_due_remaining_minor.label("minor"), rank)
                     .where(
-                        PaymentSchedule.currency == currency,
-                        PaymentSchedule.amount_due_remaining_minor.in_(chunk),
-                        PaymentSchedule.status == _OPEN,
+                        _PS.currency == currency,
+                        _PS.amount_due_remaining_minor.in_(chunk),
+                        _PS.status == _OPEN,
                     )
                     .subquery()
                 )
-                for item_id, minor in self.session.execute(
+                for item_id, minor in self._rows(
                     select(ranked.c.id, ranked.c.minor).where(ranked.c.rank <= AMOUNT_PREFETCH)
                 ):
                     found[minor].append(item_id)
@@ -434,16 +454,16 @@ class DbLedgerView:
                 return ids[:count]
         self.queries += 1
         return list(
-            self.session.scalars(
-                select(PaymentSchedule.id)
+            self._scalars(
+                select(_PS.id)
                 .where(
                     and_(
-                        PaymentSchedule.currency == currency,
-                        PaymentSchedule.amount_due_remaining_minor == minor,
-                        PaymentSchedule.status == _OPEN,
+                        _PS.currency == currency,
+                        _PS.amount_due_remaining_minor == minor,
+                        _PS.status == _OPEN,
                     )
                 )
-                .order_by(PaymentSchedule.id)
+                .order_by(_PS.id)
                 .limit(count)
             )
         )
@@ -478,9 +498,7 @@ class DbLedgerView:
         ids = sorted({int(i) for i in item_ids})
         for chunk in _chunks(ids):
             self.queries += 1
-            for item_id in self._store(
-                self.session.execute(_item_select().where(PaymentSchedule.id.in_(chunk)))
-            ):
+            for item_id in self._store(self._rows(_item_select().where(_PS.id.in_(chunk)))):
                 item = self._items[item_id]
                 listed = self._customer_items.get(item.customer_id)
                 if listed is not None and item_id not in listed:
