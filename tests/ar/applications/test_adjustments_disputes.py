@@ -13,6 +13,8 @@ from ar import adjustments, applications, approvals, disputes, ledger
 from ar.adjustments import AdjustmentStatus
 from ar.applications import Setup
 from ar.audit import AuditEvent
+from ar.cashapp.indexes import item_keys
+from ar.cashapp.tables import ItemReferenceKey
 from ar.disputes import DisputeStatus, Resolution
 from ar.errors import ApprovalError, NotFoundError, ValidationError
 from ar.model import PaymentSchedule, Transaction
@@ -191,6 +193,9 @@ def test_dispute_resolution_above_limit_waits_for_an_approver(
     memo, memo_item = _memo(session, dispute)
     assert (memo.trx_type, memo_item.amount_due_remaining_minor) == ("DM", 200000)
     assert (item.amount_due_remaining_minor, item.amount_in_dispute_minor) == (300000, 0)
+    # cash application finds the debit memo by its number from the start
+    keys = session.scalars(select(ItemReferenceKey.key).where(ItemReferenceKey.schedule_id == memo_item.id))
+    assert set(keys) == set(item_keys(memo.trx_number, memo.order_number))
     books_agree()
 
 

@@ -9,6 +9,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ar import ledger
+from ar.cashapp.indexes import index_open_items, item_keys
+from ar.cashapp.tables import ItemReferenceKey
 from ar.invariants import CheckContext, run
 from ar.model import Journal, JournalLine, NumberSequence, PaymentSchedule, Transaction, TransactionLine
 from ar.money import Money
@@ -118,6 +120,26 @@ def test_terms_make_installments_and_discounts(people: Session) -> None:
         (i.id, i.amount_due_original_minor) for i in items
     ]
     _checks_pass(people)
+
+
+def test_new_items_get_their_reference_keys(people: Session) -> None:
+    """Cash application finds an item by its keys from the moment it is imported."""
+    import_lines(
+        people,
+        line("a", customer="C2", order_number="PO-7", tax_rate="0"),
+        line("b", trx_type="DM", tax_rate="0"),
+    )
+    items = people.execute(
+        select(PaymentSchedule.id, PaymentSchedule.trx_number, Transaction.order_number).join(
+            Transaction, Transaction.id == PaymentSchedule.transaction_id
+        )
+    ).all()
+    assert len(items) == 3  # two installments and a debit memo
+    keys = people.execute(select(ItemReferenceKey.schedule_id, ItemReferenceKey.key)).all()
+    assert sorted(keys) == sorted(
+        (item_id, key) for item_id, number, order in items for key in item_keys(number, order)
+    )
+    assert ("PO7" in {k for _, k in keys}) and index_open_items(people) == 0
 
 
 def test_journal_of_an_invoice(people: Session) -> None:
