@@ -36,6 +36,9 @@ def is_currency(code: str) -> bool:
     return code in EXPONENTS
 
 
+_QUANTA = {exp: Decimal(1).scaleb(-exp) for exp in range(5)}  # the smallest unit per exponent
+
+
 @dataclass(frozen=True, slots=True, order=False)
 class Money:
     """An amount in one currency, quantized to that currency's exponent when built."""
@@ -49,7 +52,7 @@ class Money:
         exp = exponent(self.currency)
         if not self.amount.is_finite():
             raise AmountPrecisionError(str(self.amount), self.currency, exp)
-        quantum = Decimal(1).scaleb(-exp)
+        quantum = _QUANTA.get(exp) or Decimal(1).scaleb(-exp)
         try:
             exact = self.amount.quantize(quantum)
         except InvalidOperation:

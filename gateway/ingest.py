@@ -451,7 +451,9 @@ class Ingestor:
                     payer_iban=_compact(tx.counterparty_iban) if tx is not None else None,
                     end_to_end_id=tx.refs.end_to_end_id if tx is not None else None,
                     remittance=tuple(tx.remittance_unstructured) if tx is not None else (),
-                    references=tuple(r.value for r in tx.creditor_references) if tx is not None else (),
+                    references=tuple([r.value for r in tx.creditor_references])
+                    if tx is not None and tx.creditor_references
+                    else (),
                     bank_tx_code=(code.iso or code.proprietary_code) if code else None,
                     file_id=record.id,
                 )
