@@ -163,6 +163,23 @@ def schema_for_head(head: bytes) -> etree.XMLSchema | None:
 _NAMESPACE_RE = re.compile(rb'xmlns(?::\w+)?="(urn:iso:std:iso:20022:tech:xsd:[^"]+)"')
 
 
+_MISC_TAIL = re.compile(rb"(?:\s+|<!--(?:(?!-->).)*-->|<\?(?:(?!\?>).)*\?>)*\Z", re.DOTALL)
+_TAIL_BYTES = 1 << 16
+
+
+def _ends_with_root(stream: BinaryIO, root_name: str | None) -> bool:
+    """The root element closed and only comments, PIs and white space follow its end tag."""
+    if root_name is None:
+        return False
+    stream.seek(0, 2)
+    size = stream.tell()
+    stream.seek(max(0, size - _TAIL_BYTES))
+    tail = stream.read()
+    end_tag = rb"</(?:[A-Za-z_][\w.-]*:)?" + re.escape(root_name.encode()) + rb"\s*>"
+    closes = list(re.finditer(end_tag, tail))
+    return bool(closes) and _MISC_TAIL.match(tail, closes[-1].end()) is not None
+
+
 def validate_streaming(stream: BinaryIO, *, source: str) -> list[Problem]:
     """Every deviation from the XSD, for a file of any size, in flat memory.
 
@@ -187,6 +204,7 @@ def validate_streaming(stream: BinaryIO, *, source: str) -> list[Problem]:
         load_dtd=False,
         huge_tree=False,
     )
+    root_name: str | None = None  # set when the root element closes
     try:
         for _event, elem in events:
             elem.clear(keep_tail=False)
@@ -194,9 +212,23 @@ def validate_streaming(stream: BinaryIO, *, source: str) -> list[Problem]:
             if parent is not None:
                 while elem.getprevious() is not None:
                     del parent[0]
+            elif isinstance(elem.tag, str):
+                root_name = etree.QName(elem).localname
     except etree.XMLSyntaxError as exc:
         if not len(events.error_log):
             return [Problem("CAMT-E001", f"not well-formed XML: {exc.msg}", source, exc.lineno or None, None)]
+    if not _ends_with_root(stream, root_name):
+        # With a schema, libxml2 may stop quietly on a truncated file (or report only the
+        # validation errors): trusted only when the root closed and nothing else follows.
+        return [
+            Problem(
+                "CAMT-E001",
+                "not well-formed XML: the document is truncated or has content after its root element",
+                source,
+                None,
+                None,
+            )
+        ]
     problems: list[Problem] = []
     for error in cast(Iterable[etree._LogEntry], events.error_log):
         if len(problems) >= _MAX_PROBLEMS:

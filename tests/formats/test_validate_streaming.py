@@ -52,3 +52,24 @@ def test_unknown_namespace_is_one_clear_problem() -> None:
     data = b'<?xml version="1.0"?><Document xmlns="urn:example:nothing"><X/></Document>'
     [problem] = validate_streaming(io.BytesIO(data), source="x.xml")
     assert problem.code == "XSD-E002"
+
+
+@pytest.mark.parametrize(
+    ("cut", "what"),
+    [
+        (lambda x: x[: x.index("</Ntry>")], "truncated inside an entry"),
+        (lambda x: x[: x.index("</Document>")], "truncated before the root's end tag"),
+        (lambda x: x + "<Document/>", "content after the root element"),
+        (lambda x: x[:-3], "truncated inside the end tag"),
+    ],
+)
+def test_a_truncated_or_extended_file_is_not_well_formed(cut, what: str) -> None:  # type: ignore[no-untyped-def]
+    data = cut(VALID).encode()
+    problems = validate_streaming(io.BytesIO(data), source="t.xml")
+    assert [p.code for p in problems] == ["CAMT-E001"], what
+    assert "not well-formed" in problems[0].message
+
+
+def test_trailing_comments_and_white_space_are_fine() -> None:
+    data = (VALID + "\n<!-- exported by the bank -->\n<?done?>\n").encode()
+    assert validate_streaming(io.BytesIO(data), source="t.xml") == []
