@@ -27,6 +27,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: Upper bound of a connection's page cache; pages are allocated as they are read.
 SQLITE_CACHE_KIB = 256 * 1024
+#: The page cache of a statement ingest: it appends (a million receipts in one
+#: transaction) and reads little back, so a big cache would only raise its memory.
+SQLITE_INGEST_CACHE_KIB = 8 * 1024
 
 
 def normalise_url(url: str) -> str:
@@ -109,3 +112,23 @@ def ensure_schema(engine: Engine) -> None:
     """Migrate to head when behind (a fresh SQLite file is migrated on first use)."""
     if current_revision(engine) != head_revision():
         upgrade(engine)
+
+
+@contextmanager
+def sqlite_page_cache(session: Session, kib: int) -> Iterator[None]:
+    """Within the block, the session's SQLite connection caches at most ``kib`` KiB of pages.
+
+    The engine's connections start with SQLITE_CACHE_KIB (for match runs); a bulk append
+    such as a statement ingest needs far less and keeps its memory flat with less. The
+    connection's own setting is restored after the block. A no-op on PostgreSQL.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    before = int(connection.exec_driver_sql("PRAGMA cache_size").scalar() or 0)
+    connection.exec_driver_sql(f"PRAGMA cache_size=-{int(kib)}")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size={before}")

@@ -42,6 +42,7 @@ from formats.camt.records import (
     StatementHeader,
 )
 from formats.errors import FormatError, MalformedInputError, Problem, Severity
+from gateway.db import SQLITE_INGEST_CACHE_KIB, sqlite_page_cache
 from gateway.registry import BankStatement, FileState, InboundFile, find_original, sha256_of
 
 HEAD_BYTES = 4096
@@ -246,7 +247,8 @@ class Ingestor:
                     ]
                 )
             stream.seek(0)
-            self._ingest_camt(session, record, stream, display, result)
+            with sqlite_page_cache(session, SQLITE_INGEST_CACHE_KIB):
+                self._ingest_camt(session, record, stream, display, result)
 
     def _ingest_camt(
         self, session: Session, record: InboundFile, stream: BinaryIO, display: str, result: IngestResult

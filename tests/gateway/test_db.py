@@ -31,3 +31,22 @@ def test_sqlite_pragmas(tmp_path) -> None:  # type: ignore[no-untyped-def]
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_page_cache_is_set_within_the_block_and_restored(session) -> None:  # type: ignore[no-untyped-def]
+    from gateway.db import SQLITE_CACHE_KIB, sqlite_page_cache
+
+    def cache() -> int | None:
+        if session.get_bind().dialect.name != "sqlite":
+            return None
+        return int(session.connection().exec_driver_sql("PRAGMA cache_size").scalar())
+
+    before = cache()
+    with sqlite_page_cache(session, 1234):
+        inside = cache()
+    if before is None:  # PostgreSQL: nothing to set
+        assert inside is None and cache() is None
+        return
+    assert before == -SQLITE_CACHE_KIB
+    assert inside == -1234
+    assert cache() == before
