@@ -332,16 +332,41 @@ class _BulkInsert:
 def record_many(session: Session, batch: Sequence[ReceiptInput], *, actor: str = "system") -> tuple[int, int]:
     """Record a batch of receipts at once; returns (created, already known).
 
-    The bulk form of `record` for statement ingest: one query finds which keys exist, one
-    multi-row INSERT adds the rest, and ON CONFLICT DO NOTHING keeps the unique key the
-    final word should another worker insert the same entry meanwhile. One audit event
-    covers the batch (the file's own audit event names the file).
+    The bulk form of `record` for statement ingest: one multi-row INSERT with ON CONFLICT
+    DO NOTHING on the unique key, so a receipt known already (from an earlier import of
+    the statement, or inserted meanwhile by another worker) is skipped by the database;
+    the driver's row count tells how many were new. One audit event covers the batch (the
+    file's own audit event names the file).
     """
     if not batch:
         return 0, 0
     unique: dict[tuple[str, str, int], ReceiptInput] = {}
     for data in batch:
         unique.setdefault((data.bank_account, data.entry_ref, data.tx_index), data)
+    if _BulkInsert.supported(session):
+        bulk = _BulkInsert(session)
+        values = [bulk.row(data) for data in unique.values()]
+        rowcount = session.connection().exec_driver_sql(bulk.sql, values).rowcount
+        if not isinstance(rowcount, int) or rowcount < 0:  # pragma: no cover - sqlite3 and psycopg count
+            raise RuntimeError("the database driver did not report how many receipts it inserted")
+        created = rowcount
+    else:  # another driver: find the known keys first, insert the rest through SQLAlchemy Core
+        created = _record_many_core(session, unique)
+    if created:
+        first = batch[0]
+        audit.record(
+            session,
+            actor=actor,
+            entity="receipt",
+            entity_id=f"file:{first.file_id}" if first.file_id is not None else first.entry_ref,
+            action="recorded",
+            details={"receipts": created, "first_entry_ref": first.entry_ref},
+            at=first.created_at,
+        )
+    return created, len(batch) - created
+
+
+def _record_many_core(session: Session, unique: dict[tuple[str, str, int], ReceiptInput]) -> int:
     existing: set[tuple[str, str, int]] = set()
     by_account: dict[str, set[str]] = {}
     for account, ref, _ in unique:
@@ -354,33 +379,16 @@ def record_many(session: Session, batch: Sequence[ReceiptInput], *, actor: str =
         )
         existing.update((account, ref, index) for ref, index in rows)
     fresh = [data for key, data in unique.items() if key not in existing]
-    created = 0
-    if fresh:
-        result: Any
-        if _BulkInsert.supported(session):
-            bulk = _BulkInsert(session)
-            values = [bulk.row(data) for data in fresh]
-            result = session.connection().exec_driver_sql(bulk.sql, values)
-        else:  # another driver: the same statement through SQLAlchemy Core
-            dialect = session.get_bind().dialect.name
-            insert_ = postgresql_insert if dialect == "postgresql" else sqlite_insert
-            # The table, not the mapped class: a Core executemany, without the ORM's per-row
-            # bookkeeping (no objects come back from a bulk insert anyway).
-            table: Table = Receipt.__table__  # type: ignore[assignment]
-            statement = insert_(table).on_conflict_do_nothing(
-                index_elements=["bank_account", "entry_ref", "tx_index"]
-            )
-            result = session.execute(statement, [_as_row(data) for data in fresh])
-        rowcount = getattr(result, "rowcount", -1)
-        created = rowcount if isinstance(rowcount, int) and rowcount >= 0 else len(fresh)
-        first = batch[0]
-        audit.record(
-            session,
-            actor=actor,
-            entity="receipt",
-            entity_id=f"file:{first.file_id}" if first.file_id is not None else first.entry_ref,
-            action="recorded",
-            details={"receipts": created, "first_entry_ref": first.entry_ref},
-            at=first.created_at,
-        )
-    return created, len(batch) - created
+    if not fresh:
+        return 0
+    dialect = session.get_bind().dialect.name
+    insert_ = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    # The table, not the mapped class: a Core executemany, without the ORM's per-row
+    # bookkeeping (no objects come back from a bulk insert anyway).
+    table: Table = Receipt.__table__  # type: ignore[assignment]
+    statement = insert_(table).on_conflict_do_nothing(
+        index_elements=["bank_account", "entry_ref", "tx_index"]
+    )
+    result: Any = session.execute(statement, [_as_row(data) for data in fresh])
+    rowcount = getattr(result, "rowcount", -1)
+    return rowcount if isinstance(rowcount, int) and rowcount >= 0 else len(fresh)

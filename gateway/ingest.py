@@ -433,7 +433,7 @@ class Ingestor:
                 result.skipped_entries += 1
                 continue
             try:
-                money = Money.of(amount.value, amount.currency)
+                money = Money(amount.value, amount.currency)  # the parser's value is a Decimal
             except ArError as exc:
                 problems.append(
                     Problem("GW-E022", f"amount refused: {exc}", record.name, place.line, place.path)
@@ -452,7 +452,7 @@ class Ingestor:
                     payer_name=tx.counterparty.name if tx is not None and tx.counterparty else None,
                     payer_iban=_compact(tx.counterparty_iban) if tx is not None else None,
                     end_to_end_id=tx.refs.end_to_end_id if tx is not None else None,
-                    remittance=tuple(tx.remittance_unstructured) if tx is not None else (),
+                    remittance=tx.remittance_unstructured if tx is not None else (),
                     references=tuple([r.value for r in tx.creditor_references])
                     if tx is not None and tx.creditor_references
                     else (),

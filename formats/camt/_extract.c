@@ -362,8 +362,9 @@ static int fill(const Walk *walk, const Plan *plan, xmlNode *element, PyObject *
         const char *name = (const char *)child->name;
         const Rule *found = NULL;
         for (Py_ssize_t i = 0; i < plan->nrules; i++) {
-            if (plan->rules[i].kind != K_ATTR && plan->rules[i].kind != K_LINE &&
-                strcmp(plan->rules[i].name, name) == 0) {
+            const char *candidate = plan->rules[i].name; /* "@..." and "#line" never match a name */
+            if (candidate[0] == name[0] && strcmp(candidate, name) == 0 && plan->rules[i].kind != K_ATTR &&
+                plan->rules[i].kind != K_LINE) {
                 found = &plan->rules[i];
                 break;
             }
