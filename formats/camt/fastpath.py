@@ -40,6 +40,7 @@ from formats.camt.leaves import (
     NO_REFS,
     SENTINELS,
     STATUS,
+    booked_amount,
     date_from_text,
     datetime_from_text,
     make_amount,
@@ -622,16 +623,7 @@ class FastEntryReader:
         tx_amount = _amount(amount_record) if amount_record is not None else None
         tx_indicator = _indicator(indicator_text)
         details = _amount_details(details_record) if details_record is not None else None
-        amount: Amount | None
-        source: TransactionAmountSource | None = None
-        if tx_amount is not None:
-            amount, source = tx_amount, TransactionAmountSource.TX_DETAILS
-        elif details is not None and details.transaction is not None:
-            amount, source = details.transaction, TransactionAmountSource.TX_AMOUNT_DETAILS
-        elif entry_amount is not None:
-            amount, source = entry_amount, TransactionAmountSource.ENTRY
-        else:
-            amount = None
+        amount, source = booked_amount(tx_amount, details, entry_amount)
         refs = make_refs(*[_reference(v) for v in refs_record]) if refs_record is not None else NO_REFS
         if parties_record is not None or agents_record is not None:
             debtor, debtor_account, ultimate_debtor, creditor, creditor_account, ultimate_creditor = (

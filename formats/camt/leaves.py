@@ -13,6 +13,7 @@ from datetime import date, datetime
 from formats.amount import Amount
 from formats.camt.build import fast_constructor
 from formats.camt.records import (
+    AmountDetails,
     BalanceType,
     BankTransactionCode,
     CreditDebit,
@@ -24,6 +25,7 @@ from formats.camt.records import (
     ReferenceKind,
     RelatedParties,
     Transaction,
+    TransactionAmountSource,
     TransactionRefs,
 )
 
@@ -106,6 +108,21 @@ def datetime_from_text(value: str) -> datetime:
     if len(value) < 19 or value[10] != "T":
         raise ValueError(value)
     return datetime.fromisoformat(value)
+
+
+def booked_amount(
+    tx_amount: Amount | None, details: AmountDetails | None, entry_amount: Amount | None
+) -> tuple[Amount | None, TransactionAmountSource | None]:
+    """A transaction's booked amount and where it came from: TxDtls/Amt, else AmtDtls/TxAmt,
+    else the entry's amount when it has a single transaction (InstdAmt never: it was instructed).
+    """
+    if tx_amount is not None:
+        return tx_amount, TransactionAmountSource.TX_DETAILS
+    if details is not None and details.transaction is not None:
+        return details.transaction, TransactionAmountSource.TX_AMOUNT_DETAILS
+    if entry_amount is not None:
+        return entry_amount, TransactionAmountSource.ENTRY
+    return None, None
 
 
 # Hot-path constructors (see formats.camt.build): same records, a fraction of the cost.

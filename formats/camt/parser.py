@@ -47,6 +47,7 @@ from formats.camt.leaves import NO_PARTIES as _NO_PARTIES
 from formats.camt.leaves import NO_REFS as _NO_REFS
 from formats.camt.leaves import (  # re-exported: rf/qr checks are part of this module's API
     SENTINELS,
+    booked_amount,
     date_from_text,
     datetime_from_text,
     qr_reference_is_valid,
@@ -90,7 +91,6 @@ from formats.camt.records import (
     StatementEnd,
     StatementHeader,
     Transaction,
-    TransactionAmountSource,
 )
 from formats.errors import (
     FormatError,
@@ -1107,16 +1107,7 @@ class _Reader:
         tx_indicator = self.credit_debit(ind[0], "TxDtls/CdtDbtInd", required=False) if ind else None
         amt_dtls = g(n.AmtDtls)
         details = self.amount_details(amt_dtls[0], "TxDtls/AmtDtls") if amt_dtls else None
-        amount: Amount | None
-        source: TransactionAmountSource | None = None
-        if tx_amount is not None:
-            amount, source = tx_amount, TransactionAmountSource.TX_DETAILS
-        elif details is not None and details.transaction is not None:
-            amount, source = details.transaction, TransactionAmountSource.TX_AMOUNT_DETAILS
-        elif entry_amount is not None:
-            amount, source = entry_amount, TransactionAmountSource.ENTRY
-        else:
-            amount = None
+        amount, source = booked_amount(tx_amount, details, entry_amount)
         refs_elem = g(n.Refs)
         if refs_elem:
             rk = _index(refs_elem[0])

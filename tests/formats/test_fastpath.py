@@ -36,6 +36,7 @@ from formats.camt.fastpath import (
 from formats.camt.records import BankTransactionCode, Party
 from formats.errors import FormatError
 from tests.formats.conftest import samples_root
+from tests.formats.test_golden import _camt_samples as golden_samples
 from tests.formats.xmlbits import document, ntry, statement
 from tests.support.components import component_missing
 
@@ -79,20 +80,7 @@ def test_the_accelerator_reads_an_entry() -> None:
 # -- real samples --------------------------------------------------------------------------
 
 
-def _samples() -> list[str]:
-    root = samples_root()
-    if not root.is_dir():
-        return []
-    found = []
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and path.suffix in ("", ".xml"):
-            with path.open("rb") as f:
-                if camt.identify(f.read(4096)):
-                    found.append(path.relative_to(root).as_posix())
-    return found
-
-
-SAMPLES = _samples()
+SAMPLES = golden_samples()
 
 
 @pytest.mark.parametrize("relative", SAMPLES or ["(none)"])
