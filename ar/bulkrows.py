@@ -74,10 +74,21 @@ def insert_rows(session: Session, model: Any, rows: Sequence[dict[str, Any]]) ->
     insert_tuples(session, model, names, [tuple(r[n] for n in names) for r in rows])
 
 
-def insert_tuples(session: Session, model: Any, names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """INSERT rows given as tuples in the order of ``names``."""
+def insert_tuples(
+    session: Session,
+    model: Any,
+    names: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    on_conflict_do_nothing: Sequence[str] = (),
+) -> int:
+    """INSERT rows given as tuples in the order of ``names``; returns the driver's row count.
+
+    With ``on_conflict_do_nothing`` (the columns of a unique key), a row whose key exists
+    is skipped by the database and not counted: the count is the rows inserted.
+    """
     if not rows:
-        return
+        return 0
     table = _table(model)
     connection = session.connection()
     preparer = connection.dialect.identifier_preparer
@@ -86,7 +97,10 @@ def insert_tuples(session: Session, model: Any, names: Sequence[str], rows: Sequ
         f"INSERT INTO {preparer.format_table(table)} ({', '.join(preparer.quote(n) for n in names)}) "
         f"VALUES ({', '.join(mark for _ in names)})"
     )
-    connection.exec_driver_sql(sql, _convert(rows, _processors(connection, table, names)))
+    if on_conflict_do_nothing:
+        sql += f" ON CONFLICT ({', '.join(preparer.quote(n) for n in on_conflict_do_nothing)}) DO NOTHING"
+    result = connection.exec_driver_sql(sql, _convert(rows, _processors(connection, table, names)))
+    return int(result.rowcount)
 
 
 def update_by_id(session: Session, model: Any, names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

@@ -12,14 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
 
-from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, Table, Text, UniqueConstraint, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from ar import audit
+from ar import audit, bulkrows
 from ar.db import Base
 from ar.errors import DuplicateError, ValidationError
 from ar.money import Money
@@ -113,30 +110,11 @@ def find(session: Session, bank_account: str, entry_ref: str, tx_index: int) -> 
 
 def record(session: Session, data: ReceiptInput, *, actor: str = "system") -> tuple[Receipt, bool]:
     """Record a receipt; returns (receipt, created). An existing one is returned unchanged."""
-    if data.amount.amount <= 0:
-        raise ValidationError(f"a receipt amount must be positive, not {data.amount}")
+    _check_amount(data)
     existing = find(session, data.bank_account, data.entry_ref, data.tx_index)
     if existing is not None:
         return existing, False
-    receipt = Receipt(
-        source=data.source.value,
-        status=ReceiptStatus.UNIDENTIFIED.value,
-        bank_account=data.bank_account,
-        entry_ref=data.entry_ref,
-        tx_index=data.tx_index,
-        amount_minor=data.amount.minor_units,
-        currency=data.amount.currency,
-        receipt_date=data.receipt_date,
-        value_date=data.value_date,
-        payer_name=data.payer_name,
-        payer_iban=data.payer_iban,
-        end_to_end_id=data.end_to_end_id,
-        remittance=json.dumps(list(data.remittance)),
-        references=json.dumps(list(data.references)),
-        bank_tx_code=data.bank_tx_code,
-        file_id=data.file_id,
-        created_at=data.created_at,
-    )
+    receipt = Receipt(**_as_row(data))
     session.add(receipt)
     session.flush()
     audit.record(
@@ -207,31 +185,13 @@ def record_manual(
     return receipt
 
 
-def _as_row(data: ReceiptInput) -> dict[str, object]:
+def _check_amount(data: ReceiptInput) -> None:
     if data.amount.amount <= 0:
         raise ValidationError(f"a receipt amount must be positive, not {data.amount}")
-    return {
-        "source": data.source.value,
-        "status": ReceiptStatus.UNIDENTIFIED.value,
-        "bank_account": data.bank_account,
-        "entry_ref": data.entry_ref,
-        "tx_index": data.tx_index,
-        "amount_minor": data.amount.minor_units,
-        "currency": data.amount.currency,
-        "receipt_date": data.receipt_date,
-        "value_date": data.value_date,
-        "payer_name": data.payer_name,
-        "payer_iban": data.payer_iban,
-        "end_to_end_id": data.end_to_end_id,
-        "remittance": json.dumps(list(data.remittance)) if data.remittance else "[]",
-        "references": json.dumps(list(data.references)) if data.references else "[]",
-        "bank_tx_code": data.bank_tx_code,
-        "file_id": data.file_id,
-        "created_at": data.created_at,
-    }
 
 
-_BULK_COLUMNS = (
+#: The columns a new receipt is written with, in the order of _values().
+_COLUMNS = (
     "source",
     "status",
     "bank_account",
@@ -250,83 +210,43 @@ _BULK_COLUMNS = (
     "file_id",
     "created_at",
 )
-_PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 _ENCODE_STRING = json.encoder.encode_basestring_ascii
 
 
 def _json_strings(texts: tuple[str, ...]) -> str:
-    """``json.dumps(list(texts))`` for a tuple of strings, without the encoder's set-up per call.
-
-    >>> _json_strings(("a", 'b"\\u00e9')) == json.dumps(["a", 'b"\\u00e9'])
-    True
-    """
+    """``json.dumps(list(texts))`` for a tuple of strings, without the encoder's set-up per call."""
     if not texts:
         return "[]"
     return "[" + ", ".join(map(_ENCODE_STRING, texts)) + "]"
 
 
-class _BulkInsert:
-    """INSERT ... ON CONFLICT DO NOTHING of receipt rows as plain tuples, straight to the driver.
+def _values(data: ReceiptInput) -> tuple[object, ...]:
+    """A new receipt's column values, in the order of _COLUMNS."""
+    _check_amount(data)
+    amount = data.amount
+    return (
+        data.source.value,
+        ReceiptStatus.UNIDENTIFIED.value,
+        data.bank_account,
+        data.entry_ref,
+        data.tx_index,
+        amount.minor_units,
+        amount.currency,
+        data.receipt_date,
+        data.value_date,
+        data.payer_name,
+        data.payer_iban,
+        data.end_to_end_id,
+        _json_strings(data.remittance),
+        _json_strings(data.references),
+        data.bank_tx_code,
+        data.file_id,
+        data.created_at,
+    )
 
-    For statement ingest (a million receipts): SQLAlchemy's per-row parameter processing
-    cost more than SQLite's insert. The column values go through the same bind
-    processors SQLAlchemy would apply (dates as SQLAlchemy stores them on SQLite), once
-    per distinct value.
-    """
 
-    def __init__(self, session: Session) -> None:
-        dialect = session.get_bind().dialect
-        placeholder = _PLACEHOLDERS[dialect.paramstyle]
-        table: Table = Receipt.__table__  # type: ignore[assignment]
-        preparer = dialect.identifier_preparer
-        columns = ", ".join(preparer.quote(name) for name in _BULK_COLUMNS)
-        self.sql = (
-            f"INSERT INTO {preparer.format_table(table)} ({columns}) VALUES"
-            f" ({', '.join([placeholder] * len(_BULK_COLUMNS))})"
-            " ON CONFLICT (bank_account, entry_ref, tx_index) DO NOTHING"
-        )
-        self.date = table.c.receipt_date.type.dialect_impl(dialect).bind_processor(dialect)
-        self.stamp = table.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
-        self._seen: dict[object, object] = {}
-
-    @staticmethod
-    def supported(session: Session) -> bool:
-        return session.get_bind().dialect.paramstyle in _PLACEHOLDERS
-
-    def _bound(self, value: object, process: object) -> object:
-        if value is None or process is None:
-            return value
-        found = self._seen.get(value)
-        if found is None:
-            if len(self._seen) > 10_000:
-                self._seen.clear()
-            found = self._seen[value] = process(value)  # type: ignore[operator]
-        return found
-
-    def row(self, data: ReceiptInput) -> tuple[object, ...]:
-        amount = data.amount
-        if amount.amount <= 0:
-            raise ValidationError(f"a receipt amount must be positive, not {amount}")
-        date_of = self._bound
-        return (
-            data.source.value,
-            ReceiptStatus.UNIDENTIFIED.value,
-            data.bank_account,
-            data.entry_ref,
-            data.tx_index,
-            amount.minor_units,
-            amount.currency,
-            date_of(data.receipt_date, self.date),
-            date_of(data.value_date, self.date),
-            data.payer_name,
-            data.payer_iban,
-            data.end_to_end_id,
-            _json_strings(data.remittance),
-            _json_strings(data.references),
-            data.bank_tx_code,
-            data.file_id,
-            date_of(data.created_at, self.stamp),
-        )
+def _as_row(data: ReceiptInput) -> dict[str, object]:
+    return dict(zip(_COLUMNS, _values(data), strict=True))
 
 
 def record_many(session: Session, batch: Sequence[ReceiptInput], *, actor: str = "system") -> tuple[int, int]:
@@ -343,15 +263,13 @@ def record_many(session: Session, batch: Sequence[ReceiptInput], *, actor: str =
     unique: dict[tuple[str, str, int], ReceiptInput] = {}
     for data in batch:
         unique.setdefault((data.bank_account, data.entry_ref, data.tx_index), data)
-    if _BulkInsert.supported(session):
-        bulk = _BulkInsert(session)
-        values = [bulk.row(data) for data in unique.values()]
-        rowcount = session.connection().exec_driver_sql(bulk.sql, values).rowcount
-        if not isinstance(rowcount, int) or rowcount < 0:  # pragma: no cover - sqlite3 and psycopg count
-            raise RuntimeError("the database driver did not report how many receipts it inserted")
-        created = rowcount
-    else:  # another driver: find the known keys first, insert the rest through SQLAlchemy Core
-        created = _record_many_core(session, unique)
+    created = bulkrows.insert_tuples(
+        session,
+        Receipt,
+        _COLUMNS,
+        [_values(data) for data in unique.values()],
+        on_conflict_do_nothing=("bank_account", "entry_ref", "tx_index"),
+    )
     if created:
         first = batch[0]
         audit.record(
@@ -364,31 +282,3 @@ def record_many(session: Session, batch: Sequence[ReceiptInput], *, actor: str =
             at=first.created_at,
         )
     return created, len(batch) - created
-
-
-def _record_many_core(session: Session, unique: dict[tuple[str, str, int], ReceiptInput]) -> int:
-    existing: set[tuple[str, str, int]] = set()
-    by_account: dict[str, set[str]] = {}
-    for account, ref, _ in unique:
-        by_account.setdefault(account, set()).add(ref)
-    for account, refs in by_account.items():
-        rows = session.execute(
-            select(Receipt.entry_ref, Receipt.tx_index).where(
-                Receipt.bank_account == account, Receipt.entry_ref.in_(sorted(refs))
-            )
-        )
-        existing.update((account, ref, index) for ref, index in rows)
-    fresh = [data for key, data in unique.items() if key not in existing]
-    if not fresh:
-        return 0
-    dialect = session.get_bind().dialect.name
-    insert_ = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    # The table, not the mapped class: a Core executemany, without the ORM's per-row
-    # bookkeeping (no objects come back from a bulk insert anyway).
-    table: Table = Receipt.__table__  # type: ignore[assignment]
-    statement = insert_(table).on_conflict_do_nothing(
-        index_elements=["bank_account", "entry_ref", "tx_index"]
-    )
-    result: Any = session.execute(statement, [_as_row(data) for data in fresh])
-    rowcount = getattr(result, "rowcount", -1)
-    return rowcount if isinstance(rowcount, int) and rowcount >= 0 else len(fresh)

@@ -89,17 +89,6 @@ def test_a_non_positive_amount_is_refused(session: Session) -> None:
         receipts.record_many(session, [_input("Z", amount="0")])
 
 
-def test_the_core_path_stores_the_same(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
-    """For a driver with another parameter style, the same rows go through SQLAlchemy Core."""
-    receipts.record_many(session, [_input("A"), _input("B", 1)])
-    fast = _stored(session)
-    session.execute(Receipt.__table__.delete())  # type: ignore[attr-defined]
-    monkeypatch.setattr(receipts._BulkInsert, "supported", staticmethod(lambda session: False))
-    receipts.record_many(session, [_input("A"), _input("B", 1)])
-    session.expire_all()
-    assert _stored(session) == fast
-
-
 @given(st.lists(st.text(), max_size=4))
 def test_json_strings_is_json_dumps(texts: list[str]) -> None:
     assert _json_strings(tuple(texts)) == json.dumps(texts)
