@@ -462,10 +462,11 @@ static PyObject *node_facts(PyObject *Py_UNUSED(module), PyObject *element) {
  * The entry builder: the lists extract() fills, made into the records, in C.
  *
  * A line-by-line translation of FastEntryReader in formats/camt/fastpath.py (which stays
- * the readable reference; the tests compare the two and the Python reader). What needs
- * the exact Python semantics (amount and date texts, creditor reference kinds, interned
- * parties and bank codes, the counterparty rule) is called back through the kit the
- * Python side hands over; the rest is structure walking, strip() and record building.
+ * the readable reference; the tests compare the two and the Python reader). Amounts,
+ * dates and creditor reference kinds are read here for ASCII texts and called back to
+ * the Python functions of the kit otherwise (and date-times always), as is the
+ * counterparty rule; parties and bank codes are interned here; the rest is structure
+ * walking, strip() and record building.
  * Slot numbers follow the plans in fastpath.py, in order.
  * ------------------------------------------------------------------------------------ */
 
@@ -487,7 +488,7 @@ typedef struct {
     Py_ssize_t max_text_bytes;
     PyObject *source;
     Maker makers[M_COUNT];
-    PyObject *amount, *date, *datetime, *creditor_reference, *party, *bank_tx_code, *counterparty;
+    PyObject *amount, *date, *datetime, *creditor_reference, *counterparty;
     PyObject *credit, *debit, *statuses, *booleans;
     PyObject *source_tx, *source_details, *source_entry, *no_refs, *no_parties, *empty;
     PyObject *decimal;                             /* decimal.Decimal */
@@ -1422,8 +1423,8 @@ done:
  * so it takes part in garbage collection. */
 #define BUILDER_OBJECTS(self)                                                                          \
     PyObject **owned[] = {(PyObject **)&(self)->plan, &(self)->source, &(self)->amount, &(self)->date,    \
-                          &(self)->datetime, &(self)->creditor_reference, &(self)->party,               \
-                          &(self)->bank_tx_code, &(self)->counterparty, &(self)->credit, &(self)->debit, \
+                          &(self)->datetime, &(self)->creditor_reference, &(self)->counterparty,        \
+                          &(self)->credit, &(self)->debit,                                              \
                           &(self)->statuses, &(self)->booleans, &(self)->source_tx,                      \
                           &(self)->source_details, &(self)->source_entry, &(self)->no_refs,              \
                           &(self)->no_parties, &(self)->empty, &(self)->decimal, &(self)->kind_rf,          \
@@ -1548,7 +1549,6 @@ static PyObject *new_builder(PyObject *Py_UNUSED(module), PyObject *args) {
         const char *name;
     } fields[] = {{&self->amount, "amount"},           {&self->date, "date"},
                   {&self->datetime, "datetime"},       {&self->creditor_reference, "creditor_reference"},
-                  {&self->party, "party"},             {&self->bank_tx_code, "bank_tx_code"},
                   {&self->counterparty, "counterparty"}, {&self->credit, "credit"},
                   {&self->debit, "debit"},             {&self->statuses, "statuses"},
                   {&self->booleans, "booleans"},       {&self->source_tx, "source_tx"},

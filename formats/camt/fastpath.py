@@ -431,8 +431,6 @@ class FastEntryReader:
                 "date": _date_or_none,
                 "datetime": _datetime_or_none,
                 "creditor_reference": _reference_or_none,
-                "party": party,
-                "bank_tx_code": bank_tx_code,
                 "counterparty": counterparty,
                 "credit": CreditDebit.CREDIT,
                 "debit": CreditDebit.DEBIT,
