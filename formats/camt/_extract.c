@@ -560,6 +560,15 @@ static PyObject *reference_of(PyObject *value) {
     return text;
 }
 
+/* The table's value for the stripped text: borrowed, or NULL (not handled; or an error). */
+static PyObject *code_of(PyObject *table, PyObject *text) {
+    PyObject *stripped = text_of(text);
+    if (stripped == NULL) return NULL;
+    PyObject *found = PyDict_GetItemWithError(table, stripped);
+    Py_DECREF(stripped);
+    return found;
+}
+
 /* Free text as written; None when blank. New reference. */
 static PyObject *raw_of(PyObject *value) {
     if (value == Py_None) Py_RETURN_NONE;
@@ -1270,21 +1279,14 @@ static PyObject *build_entry(BuilderObject *b, PyObject *record, PyObject *eleme
     if (ok != 1) goto done;
     int reversal = 0;
     if (item(record, E_RVSL) != Py_None) {
-        PyObject *stripped = PyObject_CallMethod(item(record, E_RVSL), "strip", NULL);
-        if (stripped == NULL) goto done;
-        PyObject *flag = PyDict_GetItemWithError(b->booleans, stripped);
-        Py_DECREF(stripped);
+        PyObject *flag = code_of(b->booleans, item(record, E_RVSL));
         if (flag == NULL) goto done;
         reversal = flag == Py_True;
     }
     {
         PyObject *status_record = item(record, E_STS);
         PyObject *code = item(status_record, 1);
-        PyObject *text = code != Py_None ? code : item(status_record, 0);
-        PyObject *stripped = text == Py_None ? PyUnicode_FromString("") : PyObject_CallMethod(text, "strip", NULL);
-        if (stripped == NULL) goto done;
-        PyObject *status = PyDict_GetItemWithError(b->statuses, stripped);
-        Py_DECREF(stripped);
+        PyObject *status = code_of(b->statuses, code != Py_None ? code : item(status_record, 0));
         if (status == NULL) goto done;
         v[4] = status;
         Py_INCREF(status);
