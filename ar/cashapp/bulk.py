@@ -44,7 +44,7 @@ from ar.applications import (
     Setup,
 )
 from ar.audit import AuditEvent
-from ar.cashapp.tables import MatchDecision, MatchRecommendation
+from ar.cashapp.tables import MatchDecision, MatchRecommendation, decision_row, recommendation_rows
 from ar.cashapp.view import DbLedgerView
 from ar.errors import ArError
 from ar.ledger import JournalDraft, LineDraft, PeriodResolver
@@ -235,32 +235,8 @@ class BatchPlan:
 
     def record(self, receipt_id: int, decision: Decision) -> None:
         """The decision and its recommendations (``CashApplication._record``)."""
-        evidence = decision.evidence.as_dict() if decision.evidence else {}
-        self.decisions.append(
-            {
-                "receipt_id": receipt_id,
-                "outcome": decision.outcome.value,
-                "rule_set": decision.rule_set,
-                "rule": decision.rule,
-                "score": decision.score,
-                "customer_id": int(decision.customer_id) if decision.customer_id else None,
-                "identified_by": decision.identified_by.value,
-                "evidence": json.dumps(evidence, sort_keys=True),
-                "decided_at": self.now,
-            }
-        )
-        self.recommendations.extend(
-            {
-                "receipt_id": receipt_id,
-                "rank": rank,
-                "score": r.score,
-                "rule": r.rule,
-                "applications": json.dumps([a.as_dict() for a in r.applications]),
-                "evidence": json.dumps(r.evidence.as_dict(), sort_keys=True),
-                "created_at": self.now,
-            }
-            for rank, r in enumerate(decision.recommendations, start=1)
-        )
+        self.decisions.append(decision_row(receipt_id, decision, self.now))
+        self.recommendations.extend(recommendation_rows(receipt_id, decision, self.now))
 
     # -- the services, in memory ------------------------------------------------------
     def _resolve(self, accounting_date: date) -> None:

@@ -53,7 +53,7 @@ from ar.cashapp.bulk import (
 )
 from ar.cashapp.indexes import index_customer_names, index_open_items
 from ar.cashapp.rules import profile_rule_sets
-from ar.cashapp.tables import MatchDecision, MatchRecommendation
+from ar.cashapp.tables import MatchDecision, MatchRecommendation, decision_row, recommendation_rows
 from ar.cashapp.view import DbLedgerView
 from ar.errors import ArError
 from ar.matching.engine import MatchingEngine
@@ -450,36 +450,15 @@ class CashApplication:
         applications.post_receipt(session, receipt.id, setup=self.setup, actor=ENGINE_ACTOR, now=now)
 
     def _record(self, session: Session, receipt_id: int, decision: Decision, *, now: datetime) -> None:
-        evidence = decision.evidence.as_dict() if decision.evidence else {}
         row = session.get(MatchDecision, receipt_id)
         if row is None:
             row = MatchDecision(receipt_id=receipt_id)
             session.add(row)
-        row.outcome = decision.outcome.value
-        row.rule_set = decision.rule_set
-        row.rule = decision.rule
-        row.score = decision.score
-        row.customer_id = int(decision.customer_id) if decision.customer_id else None
-        row.identified_by = decision.identified_by.value
-        row.evidence = json.dumps(evidence, sort_keys=True)
-        row.decided_at = now
+        for column, value in decision_row(receipt_id, decision, now).items():
+            setattr(row, column, value)
         session.execute(delete(MatchRecommendation).where(MatchRecommendation.receipt_id == receipt_id))
         if decision.recommendations:
-            session.execute(
-                insert(MatchRecommendation),
-                [
-                    {
-                        "receipt_id": receipt_id,
-                        "rank": rank,
-                        "score": r.score,
-                        "rule": r.rule,
-                        "applications": json.dumps([a.as_dict() for a in r.applications]),
-                        "evidence": json.dumps(r.evidence.as_dict(), sort_keys=True),
-                        "created_at": now,
-                    }
-                    for rank, r in enumerate(decision.recommendations, start=1)
-                ],
-            )
+            session.execute(insert(MatchRecommendation), recommendation_rows(receipt_id, decision, now))
 
 
 def _as_recommendation(decision: Decision, reasons: Sequence[str]) -> Decision:

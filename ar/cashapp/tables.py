@@ -9,12 +9,15 @@ keys of closed items do no harm (and are there again when an item reopens).
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ar.db import Base
+from ar.matching.model import Decision
 
 
 class ItemReferenceKey(Base):
@@ -82,3 +85,35 @@ class MatchRecommendation(Base):
     applications: Mapped[str] = mapped_column(Text)
     evidence: Mapped[str] = mapped_column(Text, default="{}")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+def decision_row(receipt_id: int, decision: Decision, now: datetime) -> dict[str, Any]:
+    """The MatchDecision columns of a decision (the one-by-one and the bulk recorder alike)."""
+    evidence = decision.evidence.as_dict() if decision.evidence else {}
+    return {
+        "receipt_id": receipt_id,
+        "outcome": decision.outcome.value,
+        "rule_set": decision.rule_set,
+        "rule": decision.rule,
+        "score": decision.score,
+        "customer_id": int(decision.customer_id) if decision.customer_id else None,
+        "identified_by": decision.identified_by.value,
+        "evidence": json.dumps(evidence, sort_keys=True),
+        "decided_at": now,
+    }
+
+
+def recommendation_rows(receipt_id: int, decision: Decision, now: datetime) -> list[dict[str, Any]]:
+    """The MatchRecommendation rows of a decision, ranked from 1."""
+    return [
+        {
+            "receipt_id": receipt_id,
+            "rank": rank,
+            "score": r.score,
+            "rule": r.rule,
+            "applications": json.dumps([a.as_dict() for a in r.applications]),
+            "evidence": json.dumps(r.evidence.as_dict(), sort_keys=True),
+            "created_at": now,
+        }
+        for rank, r in enumerate(decision.recommendations, start=1)
+    ]
