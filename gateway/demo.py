@@ -154,12 +154,7 @@ def _demo_sftp_with(root: Path, server: Any) -> None:
     base = ["--config", str(config)]
     _say("The bank's channel is SFTP, its host key pinned in our own known-hosts file.")
     _run([*base, "config", "check"])
-    data = root / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    for name in ("customers.csv", "transactions.csv"):
-        (data / name).write_text(_template(name), encoding="utf-8")
-    _run([*base, "customers", "import", str(data / "customers.csv")])
-    _run([*base, "transactions", "import", str(data / "transactions.csv")])
+    _import_ledger(root, base)
     _say(
         "The bank puts a statement in its SFTP outbox; one daemon cycle downloads it (size and SHA-256 "
         "checked), ingests and matches it, then moves the bank's copy to its archive folder."
@@ -185,6 +180,16 @@ def _demo_sftp_with(root: Path, server: Any) -> None:
     click.secho(f"\nSFTP demo finished; everything is in {root}", fg="green", bold=True)
 
 
+def _import_ledger(root: Path, base: list[str]) -> None:
+    """The demo's customers and fulfilment lines, written to root/data and imported."""
+    data = root / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    for name in ("customers.csv", "transactions.csv"):
+        (data / name).write_text(_template(name), encoding="utf-8")
+    _run([*base, "customers", "import", str(data / "customers.csv")])
+    _run([*base, "transactions", "import", str(data / "transactions.csv")])
+
+
 def _demo(root: Path) -> None:
     config = root / "config"
     click.secho(f"arbridge demo in {root}", fg="green", bold=True)
@@ -197,12 +202,7 @@ def _demo(root: Path) -> None:
         "Customers (with their IBANs, a parent/child pair and a mandate), then fulfilment lines: "
         "AutoInvoice groups them into invoices with tax, terms, due dates and journals."
     )
-    data = root / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    for name in ("customers.csv", "transactions.csv"):
-        (data / name).write_text(_template(name), encoding="utf-8")
-    _run([*base, "customers", "import", str(data / "customers.csv")])
-    _run([*base, "transactions", "import", str(data / "transactions.csv")])
+    _import_ledger(root, base)
     _run([*base, "report", "aging", "--as-of", "2026-11-20"])
 
     _say(
