@@ -1,12 +1,12 @@
 # The two commands: `make demo` and `make test`. Both build .venv from pyproject.toml.
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml setup.py formats/camt/_extract.c | sha256sum | cut -c1-12)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml setup.py formats/camt/_extract.c formats/_xsdcheck.c | sha256sum | cut -c1-12)
 PYTEST_WORKERS ?= 2
 
 .PHONY: demo test lint typecheck pytest system-deps bench clean
 
-$(STAMP): pyproject.toml setup.py formats/camt/_extract.c
+$(STAMP): pyproject.toml setup.py formats/camt/_extract.c formats/_xsdcheck.c
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	rm -f $(VENV)/.installed-*

@@ -1,4 +1,8 @@
-"""Build hook for what pyproject.toml cannot declare: the optional C accelerator of the camt reader.
+"""Build hook for what pyproject.toml cannot declare: the optional C accelerators.
+
+``formats/_xsdcheck.c`` checks a document against its XSD with libxml2's streaming
+reader, without the GIL, so ingest can check on one core while it parses on the other.
+It calls the libxml2 that lxml carries (looked up at import) through lxml's headers.
 
 ``formats/camt/_extract.c`` reads libxml2's node structures under an lxml element, so it
 compiles against the libxml2 headers that lxml ships (``lxml.get_include()``; lxml is a
@@ -24,6 +28,13 @@ setup(
             ["formats/camt/_extract.c"],
             include_dirs=_lxml_include_dirs(),
             optional=True,
-        )
+        ),
+        Extension(
+            "formats._xsdcheck",
+            ["formats/_xsdcheck.c"],
+            include_dirs=_lxml_include_dirs(),
+            libraries=["dl"],
+            optional=True,
+        ),
     ]
 )

@@ -13,6 +13,7 @@ reference, transaction index).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -41,14 +42,16 @@ from formats.camt.records import (
     StatementEnd,
     StatementHeader,
 )
-from formats.errors import FormatError, MalformedInputError, Problem, Severity
+from formats.errors import FormatError, Problem
+from gateway.background import Background
 from gateway.db import SQLITE_INGEST_CACHE_KIB, sqlite_page_cache
 from gateway.registry import BankStatement, FileState, InboundFile, find_original, sha256_of
+from gateway.xsd_thread import XsdCheckThread
 
 HEAD_BYTES = 4096
 #: Receipts recorded per multi-row INSERT during ingest.
 RECEIPT_BATCH = 2000
-#: Above this size XSD deviations are found streaming (flat memory, no line numbers).
+#: Up to this size a file with XSD deviations is validated again as a tree, for their XPaths.
 FULL_VALIDATION_MAX_BYTES = 16 * 1024 * 1024
 
 
@@ -142,17 +145,24 @@ class Ingestor:
                     return self._record_duplicate(session, original, result, source, display, size, now)
                 record = original or _register(session, sha256, size, source, display, now)
                 result.file_id = record.id
+                # The archive copy needs nothing of the parse: it is made meanwhile, on another core.
+                target = self._archive_target(record)
+                archive = Background(lambda: _copy_durably(path, target), name=f"archive {display}")
                 try:
                     self._process(session, record, path, display, result)
-                except _Rejected as rejected:
-                    result.problems = rejected.problems
+                except BaseException as failure:
+                    _discard(archive, target)
+                    if not isinstance(failure, _Rejected):
+                        raise
+                    result.problems = failure.problems
                     session.rollback()
                 else:
                     record.state = FileState.PROCESSED.value
                     record.format = result.format
                     record.finished_at = self.clock()
                     record.warning_count = len(result.warnings)
-                    record.stored_path = result.archive_path = str(self._archive(path, record))
+                    archive.result()  # a failed copy raises: the transaction rolls back
+                    record.stored_path = result.archive_path = str(target)
                     record.summary = json.dumps(self._summary(result), sort_keys=True)
                     audit.record(
                         session,
@@ -248,20 +258,43 @@ class Ingestor:
                 )
             stream.seek(0)
             with sqlite_page_cache(session, SQLITE_INGEST_CACHE_KIB):
-                self._ingest_camt(session, record, stream, display, result)
+                self._ingest_camt(session, record, path, stream, display, result)
 
     def _ingest_camt(
-        self, session: Session, record: InboundFile, stream: BinaryIO, display: str, result: IngestResult
+        self,
+        session: Session,
+        record: InboundFile,
+        path: Path,
+        stream: BinaryIO,
+        display: str,
+        result: IngestResult,
     ) -> None:
         from formats.camt import entry_fingerprint, parse
-        from formats.validate import schema_for_head
 
-        # The XSD check rides along the parse (one read of the file); see _check_schema.
-        schema = schema_for_head(stream.read(4096))
-        stream.seek(0)
-        deviations: list[Problem] = []
         problems: list[Problem] = []
         banks: set[str] = set()
+        with XsdCheckThread(path, stream, source=display) as xsd_check:
+            self._read_statements(
+                session, record, stream, display, result, problems, banks, entry_fingerprint, parse
+            )
+            if problems:
+                raise _Rejected(problems)  # leaving the block stops the check
+            deviations = xsd_check.result()
+        self._check_schema(stream, display, banks, result, deviations)
+
+    def _read_statements(
+        self,
+        session: Session,
+        record: InboundFile,
+        stream: BinaryIO,
+        display: str,
+        result: IngestResult,
+        problems: list[Problem],
+        banks: set[str],
+        entry_fingerprint: Callable[..., str],
+        parse: Callable[..., Iterator[Any]],
+    ) -> None:
+        """Parse the file and record its receipts and statements; ``problems`` collects every refusal."""
         account_iban: str | None = None
         statement: StatementHeader | None = None
         pending: list[receipts.ReceiptInput] = []
@@ -274,7 +307,7 @@ class Ingestor:
             pending.clear()
 
         try:
-            for item in parse(stream, source=display, limits=self._limits(), schema=schema):
+            for item in parse(stream, source=display, limits=self._limits()):
                 if isinstance(item, MessageHeader):
                     result.format = item.format
                 elif isinstance(item, StatementHeader):
@@ -293,11 +326,7 @@ class Ingestor:
                     if len(pending) >= RECEIPT_BATCH:
                         flush()
                 elif isinstance(item, StatementEnd):
-                    for warning in item.warnings:
-                        if warning.code == "XSD-E001":  # only with a schema, on the last statement
-                            deviations.append(dataclasses.replace(warning, severity=Severity.ERROR))
-                        else:
-                            result.warnings.append(warning)
+                    result.warnings.extend(item.warnings)
                     result.statements += 1
                     if statement is not None and account_iban is not None and not problems:
                         flush()
@@ -305,22 +334,8 @@ class Ingestor:
                         result.receipts_existing += counts[1]
                         self._record_statement(session, record, statement, item, account_iban, *counts)
                     statement = None
-        except MalformedInputError as exc:
-            if schema is None:
-                problems.extend(exc.problems)
-            else:  # the validating parse cannot quote libxml2's syntax error: parse again for it
-                stream.seek(0)
-                try:
-                    for _item in parse(stream, source=display, limits=self._limits()):
-                        pass
-                    problems.extend(exc.problems)
-                except FormatError as again:
-                    problems.extend(again.problems)
         except FormatError as exc:
             problems.extend(exc.problems)
-        if problems:
-            raise _Rejected(problems)
-        self._check_schema(stream, display, banks, result, deviations if schema is not None else None)
 
     def _limits(self) -> Any:
         from formats.camt import DEFAULT_LIMITS
@@ -512,25 +527,22 @@ class Ingestor:
         display: str,
         banks: set[str],
         result: IngestResult,
-        found: list[Problem] | None,
+        found: list[Problem],
     ) -> None:
         """XSD deviations are warnings, or errors for a bank configured `strict: true`.
 
-        ``found``: the deviations the parse reported while validating (None when the
-        document's namespace has no official XSD). A valid file is not read again; a
-        small file with deviations is, for a report with lines and XPaths.
+        ``found``: what the streaming check found (lines, no XPaths). A valid file is not
+        read again; a small file with deviations is, for a report with lines and XPaths.
         """
-        from formats.validate import validate, validate_streaming
+        from formats.validate import validate
 
         strict = sorted(b for b in banks if self.config.banks[b].strict)
-        # Lines and XPaths need the whole tree: only for files small enough to hold in memory.
         size = stream.seek(0, 2)
         stream.seek(0)
-        if found is not None and (not found or size > FULL_VALIDATION_MAX_BYTES):
-            deviations = found
-        else:
-            check = validate if size <= FULL_VALIDATION_MAX_BYTES else validate_streaming
-            deviations = check(stream, source=display)
+        deviations = found
+        if size <= FULL_VALIDATION_MAX_BYTES and any(p.code == "XSD-E001" for p in found):
+            # Lines and XPaths need the whole tree: only for files small enough to hold in memory.
+            deviations = validate(stream, source=display)
         if deviations and strict:
             raise _Rejected(
                 [
@@ -548,11 +560,9 @@ class Ingestor:
         result.warnings.extend(deviations)
 
     # -- files -----------------------------------------------------------------
-    def _archive(self, path: Path, record: InboundFile) -> Path:
+    def _archive_target(self, record: InboundFile) -> Path:
         when = record.received_at
-        target = self.archive_dir / f"{when:%Y}" / f"{when:%m}" / f"{record.id:08d}-{_safe_name(record.name)}"
-        _copy_durably(path, target)
-        return target
+        return self.archive_dir / f"{when:%Y}" / f"{when:%m}" / f"{record.id:08d}-{_safe_name(record.name)}"
 
     def _summary(self, result: IngestResult) -> dict[str, Any]:
         return {
@@ -648,6 +658,13 @@ def write_error_report(target: Path, display: str, problems: list[Problem], warn
 def _safe_name(name: str) -> str:
     cleaned = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:120]
     return cleaned.lstrip(".") or "file"
+
+
+def _discard(archive: Background[None], target: Path) -> None:
+    """The archive copy of a file that is not processed goes (whether or not the copy worked)."""
+    with contextlib.suppress(Exception):  # the file's own failure is what is reported
+        archive.result()
+    target.unlink(missing_ok=True)
 
 
 def _copy_durably(source: Path, target: Path) -> None:

@@ -177,6 +177,7 @@ def test_refused_file_is_quarantined_whole(
     assert report["file"] == "bad.xml" and report["problems"][0]["code"]
     assert Path(result.quarantine_path + ".errors.txt").read_text().startswith("bad.xml: refused")  # type: ignore[operator]
     assert Path(result.quarantine_path).read_bytes() == (tmp_path / "bad.xml").read_bytes()  # type: ignore[arg-type]
+    assert not [p for p in ingestor.archive_dir.rglob("*") if p.is_file()]  # the copy made meanwhile is gone
     with session_factory(engine)() as session:
         file = session.get(InboundFile, result.file_id)
         assert file is not None and file.state == "quarantined" and file.problem_count >= 1
@@ -258,3 +259,41 @@ def test_strict_bank_rejects_xsd_deviation(config_dir: Path, engine: Engine, tmp
     assert strict.state is FileState.QUARANTINED
     assert {p.code for p in strict.problems} >= {"GW-E030"}
     assert any(p.code.startswith("XSD") and p.line for p in strict.problems)
+
+
+def test_a_failed_archive_copy_rolls_the_file_back(
+    ingestor: Ingestor, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The archive copy runs beside the parse; the file is processed only once it is durable."""
+    import gateway.ingest
+
+    def no_space(source: Path, target: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(gateway.ingest, "_copy_durably", no_space)
+    with pytest.raises(OSError, match="No space left"):
+        ingestor.ingest(write(tmp_path, "s.xml", document(entry("10.00"))))
+    assert count(engine, Receipt) == 0
+    assert count(engine, InboundFile) == 0
+    monkeypatch.undo()
+    again = ingestor.ingest(tmp_path / "s.xml")
+    assert again.state is FileState.PROCESSED and again.receipts_created == 1
+    assert Path(again.archive_path or "").read_bytes() == (tmp_path / "s.xml").read_bytes()
+
+
+def test_a_large_file_reports_its_deviations_from_the_streaming_check(
+    ingestor: Ingestor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above FULL_VALIDATION_MAX_BYTES no tree is built: the deviations come with lines, without XPaths."""
+    import gateway.ingest
+    from formats import validate as validation
+
+    monkeypatch.setattr(gateway.ingest, "FULL_VALIDATION_MAX_BYTES", 0)
+    text = document(entry("10.00")).replace("<CreDtTm>2026-11-20T18:00:00</CreDtTm></GrpHdr>", "</GrpHdr>")
+    result = ingestor.ingest(write(tmp_path, "large.xml", text))
+    assert result.state is FileState.PROCESSED and result.receipts_created == 1
+    deviations = [w for w in result.warnings if w.code == "XSD-E001"]
+    assert any("CreDtTm" in d.message for d in deviations)
+    assert all(d.path is None for d in deviations)
+    if validation.IN_C:
+        assert all(d.line for d in deviations)
