@@ -41,7 +41,6 @@ __all__ = [
     "available_schemas",
     "clean_message",
     "schema_for",
-    "schema_for_head",
     "validate",
     "validate_streaming",
 ]
@@ -184,22 +183,6 @@ _CLARK = re.compile(r"\{(?:urn|https?):[^{}]*\}")
 def clean_message(message: str) -> str:
     """Drop the Clark-notation namespace from lxml's messages: '{urn:...}Amt' -> 'Amt'."""
     return _CLARK.sub("", message)
-
-
-def schema_for_head(head: bytes) -> etree.XMLSchema | None:
-    """The official XSD of a document from its first bytes (root namespace), None when there is none.
-
-    For a one-pass check while parsing (``formats.camt.parse(..., schema=...)``); a
-    document without one is reported by :func:`validate` (XSD-E002).
-    """
-    match = _NAMESPACE_RE.search(head)
-    message = match.group(1).decode().removeprefix(XSD_PREFIX) if match else None
-    if message is None or message not in available_schemas():
-        return None
-    return schema_for(message)
-
-
-_NAMESPACE_RE = re.compile(rb'xmlns(?::\w+)?="(urn:iso:std:iso:20022:tech:xsd:[^"]+)"')
 
 
 _MISC_TAIL = re.compile(rb"(?:\s+|<!--(?:(?!-->).)*-->|<\?(?:(?!\?>).)*\?>)*\Z", re.DOTALL)

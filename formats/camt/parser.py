@@ -27,12 +27,11 @@ enormous entry or header cannot balloon), text lengths and the problem count.
 from __future__ import annotations
 
 import dataclasses
-import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import BinaryIO, cast
+from typing import BinaryIO
 
 from lxml import etree
 
@@ -102,7 +101,6 @@ from formats.errors import (
     Severity,
     UnknownFormatError,
 )
-from formats.validate import clean_message
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -1279,7 +1277,6 @@ def parse(
     *,
     source: str,
     limits: Limits = DEFAULT_LIMITS,
-    schema: etree.XMLSchema | None = None,
 ) -> Iterator[CamtRecord]:
     """Parse a camt.052/053/054 document lazily; see the module docstring for the event order.
 
@@ -1287,56 +1284,16 @@ def parse(
     must be refused; its ``problems`` lists every problem found, each with file, line
     and XPath.
 
-    With ``schema`` (e.g. ``formats.validate.schema_for("camt.053.001.08")``) libxml2
-    validates the document against the XSD while it is parsed -- one read of the file
-    instead of two. Every deviation becomes a warning ``XSD-E001`` (libxml2 gives no line
-    in this mode, and no XPath) appended to the ``warnings`` of the document's *last*
-    ``StatementEnd``, which is therefore yielded only once the whole document is read.
-    Deviations never refuse the file here: the caller decides (the gateway rejects them
-    for a bank configured ``strict: true``). A document that is not well-formed is still
-    refused with CAMT-E001; when libxml2 hides its syntax error behind the validation
-    errors (it reports only those then), the problem says so instead of quoting it.
+    The XSD is not checked here: ``formats.validate`` does that, and ingest runs it on
+    another thread beside this parse (``gateway/xsd_thread.py``).
     """
     try:
-        yield from _parse(stream, source, limits, schema)
+        yield from _parse(stream, source, limits)
     except _Abort as abort:
         raise abort.error from None
 
 
-_MISC_TAIL = re.compile(rb"(?:\s+|<!--(?:(?!-->).)*-->|<\?(?:(?!\?>).)*\?>)*\Z", re.DOTALL)
-
-
-def _schema_complete(reader: _GuardedReader, root_closed: bool, root_name: str) -> bool:
-    """Whether a one-pass validated parse read a whole well-formed document.
-
-    With a schema, lxml's iterparse does not reliably report a syntax error: it may end
-    quietly on a truncated file, or report only the validation errors. So the parse is
-    trusted only when the root element was closed and nothing but comments, processing
-    instructions and white space follows its end tag in the last bytes of the file.
-    """
-    if not root_closed:
-        return False
-    tail = reader.previous + reader.last + reader.drain()
-    closes = list(re.finditer(rb"</(?:[A-Za-z_][\w.-]*:)?" + re.escape(root_name.encode()) + rb"\s*>", tail))
-    return bool(closes) and _MISC_TAIL.match(tail, closes[-1].end()) is not None
-
-
-def _schema_deviations(log: object, source: str, max_problems: int) -> list[Problem]:
-    """The validation errors of a one-pass validated parse, as XSD-E001 warnings."""
-    errors = [e for e in cast(Iterable[etree._LogEntry], log) if e.domain_name == "SCHEMASV"]
-    deviations = [
-        Problem("XSD-E001", clean_message(e.message), source, None, None, Severity.WARNING)
-        for e in errors[:max_problems]
-    ]
-    if len(errors) > max_problems:  # as formats.validate reports it
-        stopped = "too many problems; stopped"
-        deviations.append(Problem("XSD-E001", stopped, source, None, None, Severity.WARNING))
-    return deviations
-
-
-def _parse(
-    stream: BinaryIO, source: str, limits: Limits, schema: etree.XMLSchema | None = None
-) -> Iterator[CamtRecord]:
+def _parse(stream: BinaryIO, source: str, limits: Limits) -> Iterator[CamtRecord]:
     head, root_name, namespace, envelope_name = _read_head(stream, source, limits)
     try:
         profile = select_profile(namespace, envelope_name)
@@ -1363,13 +1320,10 @@ def _parse(
     doc = _Reader(profile, source, limits, root_name)
     q = profile.qname
     q_grp_hdr, q_stmt, q_ntry, q_bal = q("GrpHdr"), q(profile.statement), q("Ntry"), q("Bal")
-    q_root = profile.qname(root_name)
-    root_closed = False
-    held_end: StatementEnd | None = None  # with a schema: the last StatementEnd waits for the deviations
     context = etree.iterparse(
         reader,
         events=("end",),
-        tag=(q_grp_hdr, q_stmt, q_ntry) if schema is None else (q_grp_hdr, q_stmt, q_ntry, q_root),
+        tag=(q_grp_hdr, q_stmt, q_ntry),
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
@@ -1378,7 +1332,6 @@ def _parse(
         remove_comments=True,
         remove_pis=True,
         recover=False,
-        schema=schema,
     )
     q_envelope = q(profile.envelope)
     header_sent = False
@@ -1398,9 +1351,6 @@ def _parse(
         for _event, elem in context:
             tag = elem.tag
             parent = elem.getparent()
-            if parent is None and schema is not None and tag == q_root:
-                root_closed = True  # the root is reported only with a schema
-                continue
             if tag == q_ntry:
                 if parent is None or parent.tag != q_stmt or not in_envelope(parent.getparent()):
                     doc.problem_at(
@@ -1435,9 +1385,6 @@ def _parse(
                     stmt_header.account.currency
                     or (stmt_header.balances[0].amount.currency if stmt_header.balances else None)
                 )
-                if held_end is not None:
-                    yield held_end
-                    held_end = None
                 yield stmt_header
             assert stmt_header is not None
             if tag == q_ntry:
@@ -1470,11 +1417,7 @@ def _parse(
                 numbered = len(stmt_header.balances) + len(late_balances)
                 trailing = [(numbered + i, b) for i, b in enumerate((c for c in stmt if c.tag == q_bal), 1)]
                 late_balances.extend(doc.balances(trailing, stmt_header.origin.path))
-            statement_end = doc.statement_end(stmt, stmt_header, late_balances, entry_count, totals)
-            if schema is None:
-                yield statement_end
-            else:
-                held_end = statement_end
+            yield doc.statement_end(stmt, stmt_header, late_balances, entry_count, totals)
             last_path = stmt_header.origin.path
             stmt.clear(keep_tail=False)
             assert parent is not None
@@ -1483,31 +1426,8 @@ def _parse(
             reader.mark = reader.position
             stmt_elem = None
     except etree.XMLSyntaxError as exc:
-        validation_only = schema is not None and all(e.domain_name == "SCHEMASV" for e in context.error_log)
-        if not validation_only or not len(context.error_log):
-            error = _syntax_error(exc, source, last_path)
-            raise type(error)(source, [*doc.problems, *error.problems]) from None
-    if schema is not None:
-        if not _schema_complete(reader, root_closed, root_name):
-            raise MalformedInputError(
-                source,
-                [
-                    *doc.problems,
-                    Problem(
-                        "CAMT-E001",
-                        "not well-formed XML: the document is truncated or has content after its root"
-                        f" element (after {last_path}; parse without the XSD for libxml2's message)",
-                        source,
-                        None,
-                        None,
-                    ),
-                ],
-            )
-        deviations = _schema_deviations(context.error_log, source, limits.max_problems)
-        if deviations and held_end is not None:
-            held_end = dataclasses.replace(held_end, warnings=(*held_end.warnings, *deviations))
-    if held_end is not None:
-        yield held_end
+        error = _syntax_error(exc, source, last_path)
+        raise type(error)(source, [*doc.problems, *error.problems]) from None
 
     if not header_sent:
         yield doc.message_header(None)
