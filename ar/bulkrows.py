@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Table
@@ -71,7 +72,12 @@ def insert_rows(session: Session, model: Any, rows: Sequence[dict[str, Any]]) ->
     if not rows:
         return
     names = list(rows[0])
-    insert_tuples(session, model, names, [tuple(r[n] for n in names) for r in rows])
+    if len(names) == 1:
+        (name,) = names
+        insert_tuples(session, model, names, [(r[name],) for r in rows])
+        return
+    values = itemgetter(*names)  # a tuple of the values in the order of names, in C
+    insert_tuples(session, model, names, [values(r) for r in rows])
 
 
 def insert_tuples(

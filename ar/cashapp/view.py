@@ -20,11 +20,12 @@ import dataclasses
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, and_, func, or_, select
+from sqlalchemy import Table, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from ar.cashapp.indexes import item_references
@@ -114,8 +115,55 @@ def _item_select() -> Any:
     return select(*_ITEM_COLUMNS).join(_table(Transaction), _TRX.id == _PS.transaction_id)
 
 
+@dataclass(frozen=True)
+class _Read:
+    """A read of ``DbLedgerView._driver_rows``: ``statement WHERE in_column IN (...) AND
+    equal_column = ? ...``, compiled once per dialect."""
+
+    statement: Any
+    in_column: Any
+    equal_columns: tuple[Any, ...] = ()
+    _sql: dict[tuple[str, str], tuple[tuple[str, str], str]] = field(default_factory=dict)
+
+    def compiled(self, dialect: Any) -> tuple[tuple[str, str], str]:
+        """(SQL before the IN list's marks, SQL after them), and the driver's mark."""
+        key = (dialect.name, dialect.paramstyle)
+        found = self._sql.get(key)
+        if found is None:
+            mark = "?" if dialect.paramstyle == "qmark" else "%s"
+
+            def name(column: Any) -> str:
+                return str(column.compile(dialect=dialect))
+
+            head = f"{self.statement.compile(dialect=dialect)} WHERE {name(self.in_column)}"
+            tail = "".join(f" AND {name(c)} = {mark}" for c in self.equal_columns)
+            found = self._sql[key] = ((head, tail), mark)
+        return found
+
+
+_ITEMS_BY_ID = _Read(_item_select(), _PS.id)
+_OPEN_ITEMS_OF_CUSTOMERS = _Read(_item_select(), _PS.customer_id, (_PS.status,))
+_OPEN_ITEMS_BY_KEY = _Read(
+    select(_KEYS.key, _KEYS.schedule_id).join(_table(PaymentSchedule), _PS.id == _KEYS.schedule_id),
+    _KEYS.key,
+    (_PS.status,),
+)
+
+
 _ITEM_TYPES = {t.value: t for t in ItemType}
 _ZERO = Decimal(0)
+_STATUS = _ITEM_COLUMNS.index(_PS.status)
+#: Dates as the driver returns them (SQLite: ISO text; psycopg: dates), each converted once.
+_DATES: dict[Any, date] = {}
+
+
+def _date(value: Any) -> date:
+    if isinstance(value, date):
+        return value
+    found = _DATES.get(value)
+    if found is None:
+        found = _DATES[value] = date.fromisoformat(value)
+    return found
 
 
 def item_of(row: Sequence[Any]) -> OpenItem:
@@ -146,8 +194,8 @@ def item_of(row: Sequence[Any]) -> OpenItem:
         currency=cur,
         amount_due_original=Decimal(original).scaleb(exp),
         amount_due_remaining=Decimal(remaining).scaleb(exp),
-        trx_date=trx_date,
-        due_date=due,
+        trx_date=_date(trx_date),
+        due_date=_date(due),
         discounts=_discounts(discounts),
         payment_term=term or "",
         trx_type=_ITEM_TYPES.get(kind) or ItemType(kind),
@@ -182,6 +230,18 @@ class DbLedgerView:
 
     def _scalars(self, statement: Any) -> Sequence[Any]:
         return self.session.scalars(statement).all()
+
+    def _driver_rows(self, read: _Read, values: Sequence[Any], *extra: Any) -> Sequence[Any]:
+        """The rows of ``read`` with its first column ``IN values`` (and each further column
+        equal to one of ``extra``), as the driver returns them: nothing converted per value,
+        the SQL compiled once per dialect (the hot reads of open items and their keys;
+        ``item_of`` converts what it needs). The session is flushed first, as
+        ``Session.execute`` does."""
+        self.session.flush()
+        connection = self.session.connection()
+        head, mark = read.compiled(connection.dialect)
+        sql = f"{head[0]} IN ({', '.join([mark] * len(values))}){head[1]}"
+        return connection.exec_driver_sql(sql, (*values, *extra)).fetchall()
 
     def bind(self, session: Session) -> None:
         """Use another session (a new batch's transaction); the caches stay."""
@@ -330,14 +390,14 @@ class DbLedgerView:
         return tuple(seen)
 
     # -- open items -----------------------------------------------------------------
-    def _store(self, rows: Iterable[Row[Any]]) -> list[str]:
+    def _store(self, rows: Iterable[Sequence[Any]]) -> list[str]:
         ids = []
         for row in rows:
             item = item_of(row)
             pending = self._overlay.get(item.item_id)
             if pending is not None:
                 item = _with_remaining(item, pending)
-            if row.status == _OPEN and item.amount_due_remaining != 0:
+            if row[_STATUS] == _OPEN and item.amount_due_remaining != 0:
                 self._items[item.item_id] = item
                 ids.append(item.item_id)
             else:
@@ -349,7 +409,7 @@ class DbLedgerView:
         wanted = sorted({int(i) for i in ids if i not in self._items and overlay.get(i) != 0})
         for chunk in _chunks(wanted):
             self.queries += 1
-            self._store(self._rows(_item_select().where(_PS.id.in_(chunk))))
+            self._store(self._driver_rows(_ITEMS_BY_ID, chunk))
 
     def _known(self, ids: Iterable[str]) -> list[OpenItem]:
         return [self._items[i] for i in ids if i in self._items]
@@ -365,7 +425,7 @@ class DbLedgerView:
         for chunk in _chunks(wanted):
             self.queries += 1
             by_customer: dict[str, list[str]] = {str(c): [] for c in chunk}
-            rows = self._rows(_item_select().where(_PS.customer_id.in_(chunk), _PS.status == _OPEN))
+            rows = self._driver_rows(_OPEN_ITEMS_OF_CUSTOMERS, chunk, _OPEN)
             for item_id in self._store(rows):
                 by_customer[self._items[item_id].customer_id].append(item_id)
             self._customer_items.update(by_customer)
@@ -380,11 +440,7 @@ class DbLedgerView:
         for chunk in _chunks(wanted):
             self.queries += 1
             found: dict[str, list[str]] = {k: [] for k in chunk}
-            rows = self._rows(
-                select(_KEYS.key, _KEYS.schedule_id)
-                .join(_table(PaymentSchedule), _PS.id == _KEYS.schedule_id)
-                .where(_KEYS.key.in_(chunk), _PS.status == _OPEN)
-            )
+            rows = self._driver_rows(_OPEN_ITEMS_BY_KEY, chunk, _OPEN)
             for key, schedule_id in rows:
                 found[key].append(str(schedule_id))
             self._keys.update(found)
@@ -498,7 +554,7 @@ class DbLedgerView:
         ids = sorted({int(i) for i in item_ids})
         for chunk in _chunks(ids):
             self.queries += 1
-            for item_id in self._store(self._rows(_item_select().where(_PS.id.in_(chunk)))):
+            for item_id in self._store(self._driver_rows(_ITEMS_BY_ID, chunk)):
                 item = self._items[item_id]
                 listed = self._customer_items.get(item.customer_id)
                 if listed is not None and item_id not in listed:
