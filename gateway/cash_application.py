@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from ar.cashapp.rules import engine_from
-from ar.cashapp.run import CashApplication, RunSummary, run_batches
+from ar.cashapp.run import BATCH_SIZE, CashApplication, RunSummary, run_batches
 from config.directory import Configuration
 from gateway.cli.receivables import setup_from
 from gateway.ingest import IngestResult, receipt_ids_of_file
@@ -46,7 +46,7 @@ def match_receipts(
     config: Configuration,
     receipt_ids: Iterable[int] | None = None,
     *,
-    batch_size: int = 500,
+    batch_size: int = BATCH_SIZE,
 ) -> RunSummary:
     """Match the given open receipts (all open ones with None), committing every `batch_size`."""
     return run_batches(

@@ -71,7 +71,11 @@ from ar.money import Money
 from ar.receipts import Receipt, ReceiptStatus
 from config.approvals import DocumentType
 
-BATCH_SIZE = 500
+#: Receipts per batch (and per transaction of ``run_batches``): each batch costs a prefetch, a bulk
+#: write and a commit whatever its size; 2,000 rather than 500 took the speed benchmark's 1M-invoice
+#: point (100,000 receipts) from 137 to 125 CPU seconds, the same decisions, for a write lock held
+#: about 2 s per batch on SQLite.
+BATCH_SIZE = 2000
 #: Statuses of rows that mean someone decided where (part of) the money went.
 DECIDED = (
     ApplicationStatus.APPLIED.value,

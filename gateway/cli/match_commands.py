@@ -25,7 +25,7 @@ import click
 
 from ar.cashapp import operations, simulate, suggest
 from ar.cashapp.rules import load_candidate
-from ar.cashapp.run import CashApplication, RunSummary
+from ar.cashapp.run import BATCH_SIZE, CashApplication, RunSummary
 from ar.errors import ArError
 from config.loader import ConfigError
 from gateway.cash_application import cash_application_for, match_receipts
@@ -59,7 +59,9 @@ def cash_application(rt: Runtime, rules: Path | None = None) -> CashApplication:
     return CashApplication(engine, setup_from(config), default_rule_set=config.matching.default)
 
 
-def run_matching(rt: Runtime, receipt_ids: Iterable[int] | None = None, batch_size: int = 500) -> RunSummary:
+def run_matching(
+    rt: Runtime, receipt_ids: Iterable[int] | None = None, batch_size: int = BATCH_SIZE
+) -> RunSummary:
     """Match (the given) open receipts, committing every `batch_size` receipts."""
     try:
         return match_receipts(rt.sessions, rt.config, receipt_ids, batch_size=batch_size)
@@ -90,7 +92,7 @@ def match_group() -> None:
 
 
 @match_group.command("run")
-@click.option("--batch-size", type=click.IntRange(1, 100_000), default=500, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=BATCH_SIZE, show_default=True)
 @json_option
 @pass_runtime
 def match_run(rt: Runtime, batch_size: int, as_json: bool) -> None:
