@@ -256,12 +256,21 @@ class DbLedgerView:
         self._by_amount: dict[tuple[str, int], tuple[list[int], bool]] = {}
         #: Remaining amounts of items changed by decisions not yet written (bulk path); see `overlay`.
         self._overlay: dict[str, Decimal] = {}
+        #: The same by remaining amount (ids of items with it), for `open_items_with_amount`.
+        self._overlay_at: dict[Decimal, set[str]] = defaultdict(set)
+
+    def _drop_overlay(self, item_id: str) -> None:
+        before = self._overlay.pop(item_id, None)
+        if before is not None:
+            self._overlay_at[before].discard(item_id)
 
     def overlay(self, item: OpenItem, remaining: Decimal) -> None:
         """An item's remaining amount after an application decided but not yet written to the
         database (the bulk path): every later lookup sees it so, a closed item no more.
         ``clear_items`` (or ``refresh`` once it is written) drops the overlay."""
+        self._drop_overlay(item.item_id)
         self._overlay[item.item_id] = remaining
+        self._overlay_at[remaining].add(item.item_id)
         if remaining == 0:
             self._items.pop(item.item_id, None)
         else:
@@ -535,8 +544,8 @@ class DbLedgerView:
             ids = [i for i in ids if i not in self._overlay]
             ids += [
                 i
-                for i, remaining in self._overlay.items()
-                if remaining == amount and i in self._items and self._items[i].currency == currency
+                for i in self._overlay_at.get(amount, ())
+                if i in self._items and self._items[i].currency == currency
             ]
             ids = sorted(ids, key=int)[:limit]
         self._load_items(ids)
@@ -550,7 +559,7 @@ class DbLedgerView:
         """Re-read items a receipt changed: closed ones leave, reopened ones come back."""
         self._by_amount.clear()  # the database's amounts changed
         for i in item_ids:
-            self._overlay.pop(i, None)
+            self._drop_overlay(i)
         ids = sorted({int(i) for i in item_ids})
         for chunk in _chunks(ids):
             self.queries += 1

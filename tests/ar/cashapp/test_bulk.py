@@ -6,7 +6,9 @@ is done receipt by receipt, and says why."""
 
 from __future__ import annotations
 
+import random
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -260,3 +262,76 @@ def test_an_item_changed_meanwhile_is_a_conflict(
     with pytest.raises(bulk.BatchConflict):
         plan.write()
     assert applications.applications(session, receipt.id) == []
+
+
+def _generated_world(b: Books, seed: int) -> None:
+    """A ledger and a statement drawn at random, with what batches make hard: amounts shared by
+    several items, items paid in part by one receipt and matched by amount by a later one (whose
+    payer is unknown), two receipts naming one invoice, references to another customer's items."""
+    rng = random.Random(seed)
+    ibans = [ACME, ZETA, OTHER, "NL91ABNA0417164300", "BE68539007547034", "AT611904300234573201"]
+    customers = [b.payer(iban) for iban in ibans]
+    customers.append(b.payer(parent=customers[0]))  # paid for by its parent
+    amounts = ["100.00", "250.00", "99.90", "1234.56", "40.00"]
+    items: list[tuple[Any, str, str]] = []  # (customer, number, amount)
+    for n in range(40):
+        customer = rng.choice(customers)
+        amount = rng.choice(amounts) if rng.random() < 0.6 else f"{rng.randint(1000, 90000) / 100:.2f}"
+        number = f"INV-{7000 + n:06d}"
+        b.item(customer, amount, number)
+        items.append((customer, number, amount))
+    b.credit_memo(customers[1], "40.00", number="CM-007900")
+    iban_of = {c.id: iban for c, iban in zip(customers, ibans, strict=False)}
+    for _ in range(45):
+        customer, number, amount = rng.choice(items)
+        iban = iban_of.get(customer.id, ACME)
+        kind = rng.random()
+        if kind < 0.3:
+            b.bank_receipt(amount, iban=iban, ustrd=(f"{number} thanks",))
+        elif kind < 0.45:  # part of it now; a later receipt may pay the rest or match it by amount
+            part = f"{Decimal(amount) / 4:.2f}"
+            b.bank_receipt(part, iban=iban, ustrd=(number,))
+            rest = f"{Decimal(amount) - Decimal(part):.2f}"
+            b.bank_receipt(rest, iban=STRANGER if rng.random() < 0.5 else None)
+        elif kind < 0.6:
+            other = rng.choice(items)
+            total = f"{Decimal(amount) + Decimal(other[2]):.2f}"
+            b.bank_receipt(total, iban=iban, ustrd=(f"{number}, {other[1]}",))
+        elif kind < 0.75:
+            b.bank_receipt(amount, iban=iban)  # no remittance
+        elif kind < 0.85:
+            b.bank_receipt(amount, iban=STRANGER, name="Someone")  # unknown payer, amount only
+        elif kind < 0.92:
+            b.bank_receipt(f"{Decimal(amount) - Decimal('2.50'):.2f}", iban=iban, ustrd=(f"RE {number}",))
+        else:
+            b.bank_receipt(rng.choice(amounts), iban=iban, ustrd=("INV-0CM-007900",))
+    b.session.flush()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_bulk_batches_decide_generated_ledgers_as_the_services_do(
+    session: Session,
+    setup: Setup,
+    books: Books,
+    cashapp: CashApplication,
+    seed: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On generated data, the bulk path in batches of any size (one for all receipts, or small
+    ones) leaves exactly the books, decisions and recommendations of the one-by-one path."""
+    _world(books, setup)
+    _generated_world(books, seed)
+    results = {}
+    for bulk_path, batch_size in ((False, 2000), (True, 2000), (True, 4)):
+        monkeypatch.setattr(run, "BATCH_SIZE", batch_size)
+        savepoint = session.begin_nested()
+        summary = cashapp.run(session, now=NOW, bulk=bulk_path)
+        results[(bulk_path, batch_size)] = (summary.as_dict() | {"timing": None}, snapshot(session))
+        assert summary.fallbacks == []
+        savepoint.rollback()
+    reference = results[(False, 2000)]
+    assert reference[0]["applications"] >= 20
+    for key, (summary_dict, books_after) in results.items():
+        for part in reference[1]:
+            assert books_after[part] == reference[1][part], (key, part)
+        assert summary_dict == reference[0], key
