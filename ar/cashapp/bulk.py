@@ -142,26 +142,24 @@ class _Work:
 def load_receipts(session: Session, ids: Sequence[int]) -> dict[int, ReceiptState]:
     """The receipts (by id) with their bucket sums, in two queries."""
     found: dict[int, ReceiptState] = {}
+    receipts = _table(Receipt).c
+    apps = _table(ReceivableApplication).c
     for row in session.execute(
         select(
-            Receipt.id,
-            Receipt.status,
-            Receipt.customer_id,
-            Receipt.identified_by,
-            Receipt.currency,
-            Receipt.amount_minor,
-            Receipt.receipt_date,
-            Receipt.bank_account,
-            Receipt.entry_ref,
-        ).where(Receipt.id.in_(ids))
+            receipts.id,
+            receipts.status,
+            receipts.customer_id,
+            receipts.identified_by,
+            receipts.currency,
+            receipts.amount_minor,
+            receipts.receipt_date,
+            receipts.bank_account,
+            receipts.entry_ref,
+        ).where(receipts.id.in_(ids))
     ):
         found[row.id] = ReceiptState(*row)
     for receipt_id, status, total in session.execute(
-        select(
-            ReceivableApplication.receipt_id,
-            ReceivableApplication.status,
-            ReceivableApplication.amount_minor,
-        ).where(ReceivableApplication.receipt_id.in_(ids))
+        select(apps.receipt_id, apps.status, apps.amount_minor).where(apps.receipt_id.in_(ids))
     ):
         buckets = found[receipt_id].buckets
         buckets[status] = buckets.get(status, 0) + int(total)
@@ -594,13 +592,14 @@ class BatchPlan:
     def _verify_items(self) -> None:
         """Lock the items applied to; each must still be open for what the engine saw."""
         wanted = sorted(int(i) for i in self.items)
+        items = _table(PaymentSchedule).c
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             found: dict[int, int] = {
                 item_id: remaining
                 for item_id, remaining in self.session.execute(
-                    select(PaymentSchedule.id, PaymentSchedule.amount_due_remaining_minor)
-                    .where(PaymentSchedule.id.in_(chunk), PaymentSchedule.status == _OPEN)
+                    select(items.id, items.amount_due_remaining_minor)
+                    .where(items.id.in_(chunk), items.status == _OPEN)
                     .with_for_update()
                 )
             }

@@ -36,9 +36,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, delete, exists, insert, or_, select
+from sqlalchemy import Row, Table, delete, exists, insert, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -151,17 +151,20 @@ def receipt_facts(receipt: Receipt | Row[Any]) -> ReceiptFacts:
     )
 
 
+# Core columns: a statement of table columns skips the ORM's per-statement and per-row handling.
+_RECEIPTS = cast(Table, Receipt.__table__).c
+_APPLICATIONS = cast(Table, ReceivableApplication.__table__).c
+
+
 def _undecided(replay: bool = False) -> Any:
     """Nothing decided on the receipt, ever; with ``replay`` (simulation), an application the
     engine made and that was since undone does not count."""
-    decided = [ReceivableApplication.receipt_id == Receipt.id, ReceivableApplication.status.in_(DECIDED)]
+    apps = _APPLICATIONS
+    decided = [apps.receipt_id == _RECEIPTS.id, apps.status.in_(DECIDED)]
     if replay:
         decided += [
-            ReceivableApplication.reversal_of_id.is_(None),
-            or_(
-                ReceivableApplication.reversed_at.is_(None),
-                ReceivableApplication.made_by != MadeBy.ENGINE.value,
-            ),
+            apps.reversal_of_id.is_(None),
+            or_(apps.reversed_at.is_(None), apps.made_by != MadeBy.ENGINE.value),
         ]
     return ~exists().where(*decided)
 
@@ -311,19 +314,19 @@ class CashApplication:
         rows: list[Row[Any]] = list(
             session.execute(
                 select(
-                    Receipt.id,
-                    Receipt.status,
-                    Receipt.amount_minor,
-                    Receipt.currency,
-                    Receipt.receipt_date,
-                    Receipt.payer_iban,
-                    Receipt.payer_name,
-                    Receipt.remittance,
-                    Receipt.references,
-                    Receipt.end_to_end_id,
+                    _RECEIPTS.id,
+                    _RECEIPTS.status,
+                    _RECEIPTS.amount_minor,
+                    _RECEIPTS.currency,
+                    _RECEIPTS.receipt_date,
+                    _RECEIPTS.payer_iban,
+                    _RECEIPTS.payer_name,
+                    _RECEIPTS.remittance,
+                    _RECEIPTS.references,
+                    _RECEIPTS.end_to_end_id,
                 )
-                .where(Receipt.id.in_(receipt_ids), _undecided(replay))
-                .order_by(Receipt.receipt_date, Receipt.id)
+                .where(_RECEIPTS.id.in_(receipt_ids), _undecided(replay))
+                .order_by(_RECEIPTS.receipt_date, _RECEIPTS.id)
             )
         )
         open_statuses = (ReceiptStatus.UNIDENTIFIED.value, ReceiptStatus.UNAPPLIED.value)
