@@ -50,6 +50,7 @@ from ar.matching.rules import (
     CombinationRule,
     MatchPaymentWithInvoiceRule,
     OldestFirstRule,
+    OpenBalanceOptions,
     OverpaymentPolicy,
     PartialPolicy,
     ReferenceRule,
@@ -251,7 +252,7 @@ class _Run:
                 [h.item for h in relevant], name, ("references_to_several_customers",), block=True
             )
             return None
-        options = dataclasses.replace(self.rules.open_balance, count_discounts=True)
+        options = _counting_discounts(self.rules.open_balance)
         candidate_sets: list[list[ReferenceHit]] = []
         for subset in (strong_in_scope, relevant):
             if subset and [h.item.item_id for h in subset] not in [
@@ -479,7 +480,7 @@ class _Run:
                 for i in items
             )
             return _Proposal(apps, name, ("currency_mismatch",)), False
-        options = dataclasses.replace(self.rules.open_balance, count_discounts=True)
+        options = _counting_discounts(self.rules.open_balance)
         bals = balances(list(items), self.receipt.receipt_date, options)
         fit = self._fit(bals)
         if fit is not None:
@@ -645,6 +646,13 @@ class _Run:
                 best[key] = (score, order, recommendation)
         ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[1][1], kv[0]))
         return tuple(entry[2] for _, entry in ranked[:MAX_RECOMMENDATIONS])
+
+
+@functools.lru_cache(maxsize=64)
+def _counting_discounts(options: OpenBalanceOptions) -> OpenBalanceOptions:
+    """The options with earned discounts counted (the reference and score rules' view); one per
+    rule set, not a new one per receipt."""
+    return dataclasses.replace(options, count_discounts=True)
 
 
 def _proposal_key(proposal: _Proposal) -> tuple[str, ...]:
