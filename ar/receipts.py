@@ -220,13 +220,17 @@ def _json_strings(texts: tuple[str, ...]) -> str:
     return "[" + ", ".join(map(_ENCODE_STRING, texts)) + "]"
 
 
+_SOURCE_VALUES = {source: source.value for source in ReceiptSource}  # a lookup: faster than .value
+_UNIDENTIFIED = ReceiptStatus.UNIDENTIFIED.value
+
+
 def _values(data: ReceiptInput) -> tuple[object, ...]:
     """A new receipt's column values, in the order of _COLUMNS."""
     _check_amount(data)
     amount = data.amount
     return (
-        data.source.value,
-        ReceiptStatus.UNIDENTIFIED.value,
+        _SOURCE_VALUES[data.source],
+        _UNIDENTIFIED,
         data.bank_account,
         data.entry_ref,
         data.tx_index,

@@ -299,6 +299,7 @@ class Ingestor:
         statement: StatementHeader | None = None
         pending: list[receipts.ReceiptInput] = []
         counts = [0, 0]  # receipts created, already known: of the current statement
+        now = self.clock()  # the receipts of one file are recorded at one time
 
         def flush() -> None:
             created, known = receipts.record_many(session, pending, actor=self.actor)
@@ -320,7 +321,7 @@ class Ingestor:
                         continue  # the file is refused anyway: only collect its problems
                     pending.extend(
                         self._receipts_from_entry(
-                            record, account_iban, item, entry_fingerprint, problems, result
+                            record, account_iban, item, entry_fingerprint, problems, result, now
                         )
                     )
                     if len(pending) >= RECEIPT_BATCH:
@@ -397,6 +398,7 @@ class Ingestor:
         fingerprint: Callable[..., str],
         problems: list[Problem],
         result: IngestResult,
+        now: datetime,
     ) -> list[receipts.ReceiptInput]:
         """The receipts one entry makes: one per credit transaction of a booked credit entry."""
         # Only booked credits are money received. A credit with RvslInd is the reversal of a
@@ -421,12 +423,12 @@ class Ingestor:
                 )
             )
             return []
+        file_id = record.id
         transactions: list[tuple[int, Any]] = (
             [(tx.index, tx) for tx in entry.transactions] if entry.transactions else [(0, None)]
         )
         single = len(transactions) == 1
         made: list[receipts.ReceiptInput] = []
-        now = self.clock()
         for index, tx in transactions:
             if tx is not None and tx.amount is not None:
                 amount = tx.amount
@@ -472,7 +474,7 @@ class Ingestor:
                     if tx is not None and tx.creditor_references
                     else (),
                     bank_tx_code=(code.iso or code.proprietary_code) if code else None,
-                    file_id=record.id,
+                    file_id=file_id,
                 )
             )
         return made
