@@ -58,11 +58,17 @@ def parse_command(file: Path, as_json: bool) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
 def validate_command(file: Path, as_json: bool) -> None:
-    """Validate against the official schema: every problem with its line and path."""
-    from formats.validate import validate
+    """Validate against the official schema: every problem with its line and path.
 
+    A file over 16 MB is checked streaming, in flat memory: its problems have lines but
+    no XPaths (the tree of a 1.5 GB statement would not fit in memory).
+    """
+    from formats.validate import validate, validate_streaming
+    from gateway.ingest import FULL_VALIDATION_MAX_BYTES
+
+    check = validate if file.stat().st_size <= FULL_VALIDATION_MAX_BYTES else validate_streaming
     with file.open("rb") as stream:
-        problems = validate(stream, source=file.name)
+        problems = check(stream, source=file.name)
     if as_json:
         print_json(
             {

@@ -110,6 +110,26 @@ def test_validate_lists_problems_with_line(statement: Path, tmp_path: Path) -> N
     assert "broken.xml:" in done.stdout and "CdtDbtInd" in done.stdout
 
 
+def test_validate_checks_a_large_file_streaming(tmp_path: Path) -> None:
+    """Over 16 MB no tree is built: every problem still comes, with its line."""
+    from tests.formats.test_validate_streaming import VALID
+
+    entry = VALID[VALID.index("<Ntry>") : VALID.index("</Stmt>")]
+    entries = entry * 35_000 + entry.replace("BOOK", "BOKK") + entry * 35_000
+    big = tmp_path / "big.xml"
+    big.write_text(VALID.replace("</Stmt>", entries + "</Stmt>").replace("<Ntry>", "\n<Ntry>"))
+    assert big.stat().st_size > 16 * 1024 * 1024
+    done = arbridge("validate", "--json", str(big), cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    [problem] = report["problems"]
+    assert problem["code"] == "XSD-E001" and "Sts" in problem["message"]
+    from formats import validate as validation
+
+    if validation.IN_C:
+        assert problem["line"] == 35_003  # the document's own entry on line 2, then 35,000 good ones
+
+
 def test_init_check_ingest_and_exit_codes(statement: Path, tmp_path: Path) -> None:
     config = tmp_path / "cfg"
     assert arbridge("init", str(config), cwd=tmp_path).returncode == 0
