@@ -45,6 +45,7 @@ from formats.camt.records import (
 from formats.errors import FormatError, Problem
 from gateway.background import Background
 from gateway.db import SQLITE_INGEST_CACHE_KIB, sqlite_page_cache
+from gateway.receipt_writer import ReceiptWriter
 from gateway.registry import BankStatement, FileState, InboundFile, find_original, sha256_of
 from gateway.xsd_thread import XsdCheckThread
 
@@ -298,13 +299,11 @@ class Ingestor:
         account_iban: str | None = None
         statement: StatementHeader | None = None
         pending: list[receipts.ReceiptInput] = []
-        counts = [0, 0]  # receipts created, already known: of the current statement
+        writer = ReceiptWriter(session, actor=self.actor)
         now = self.clock()  # the receipts of one file are recorded at one time
 
         def flush() -> None:
-            created, known = receipts.record_many(session, pending, actor=self.actor)
-            counts[0] += created
-            counts[1] += known
+            writer.submit(pending[:])
             pending.clear()
 
         try:
@@ -312,7 +311,7 @@ class Ingestor:
                 if isinstance(item, MessageHeader):
                     result.format = item.format
                 elif isinstance(item, StatementHeader):
-                    statement, counts[:] = item, [0, 0]
+                    statement = item
                     account_iban = self._check_account(item, display, problems, banks)
                 elif isinstance(item, Entry):
                     result.entries += 1
@@ -331,12 +330,18 @@ class Ingestor:
                     result.statements += 1
                     if statement is not None and account_iban is not None and not problems:
                         flush()
-                        result.receipts_created += counts[0]
-                        result.receipts_existing += counts[1]
-                        self._record_statement(session, record, statement, item, account_iban, *counts)
+                        created, known = writer.take_counts()  # the session is ours again
+                        result.receipts_created += created
+                        result.receipts_existing += known
+                        self._record_statement(session, record, statement, item, account_iban, created, known)
                     statement = None
+            writer.wait()
         except FormatError as exc:
+            writer.abandon()
             problems.extend(exc.problems)
+        except BaseException:
+            writer.abandon()
+            raise
 
     def _limits(self) -> Any:
         from formats.camt import DEFAULT_LIMITS
@@ -423,7 +428,7 @@ class Ingestor:
                 )
             )
             return []
-        file_id = record.id
+        file_id = record.id  # loaded at registration: never a lazy load (ReceiptWriter may hold the session)
         transactions: list[tuple[int, Any]] = (
             [(tx.index, tx) for tx in entry.transactions] if entry.transactions else [(0, None)]
         )

@@ -297,3 +297,30 @@ def test_a_large_file_reports_its_deviations_from_the_streaming_check(
     assert all(d.path is None for d in deviations)
     if validation.IN_C:
         assert all(d.line for d in deviations)
+
+
+def test_a_database_error_while_recording_receipts_rolls_the_file_back(
+    ingestor: Ingestor, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches are recorded on a thread beside the parse: its error still undoes the whole file."""
+    import gateway.ingest
+    import gateway.receipt_writer
+    from ar import receipts
+
+    calls = []
+    real = receipts.record_many
+
+    def second_batch_fails(session, batch, *, actor):  # type: ignore[no-untyped-def]
+        calls.append(len(batch))
+        if len(calls) == 2:
+            raise OSError(5, "Input/output error")
+        return real(session, batch, actor=actor)
+
+    monkeypatch.setattr(gateway.ingest, "RECEIPT_BATCH", 1)
+    monkeypatch.setattr(gateway.receipt_writer.receipts, "record_many", second_batch_fails)
+    text = document(entry("10.00", ref="A"), entry("11.00", ref="B"), entry("12.00", ref="C"))
+    with pytest.raises(OSError, match="Input/output"):
+        ingestor.ingest(write(tmp_path, "s.xml", text))
+    assert count(engine, Receipt) == 0
+    assert count(engine, InboundFile) == 0
+    assert not [p for p in ingestor.archive_dir.rglob("*") if p.is_file()]
