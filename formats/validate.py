@@ -214,7 +214,8 @@ class StreamingCheck:
 
     ``validate`` builds the whole tree to give each problem its line and XPath: fine for a
     file of some megabytes, not for a 1.5 GB statement. Here the document streams through
-    libxml2 and nothing is kept, so each problem has a line but no XPath.
+    libxml2 and nothing is kept, so each problem has a line but no XPath: the line where
+    the stream showed the problem (a missing child: its parent's end tag).
 
     For a real file (a stream with a file descriptor) and with the C accelerator
     (``formats/_xsdcheck.c``, ``IN_C``) libxml2 reads the descriptor without holding the

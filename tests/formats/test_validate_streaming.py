@@ -7,6 +7,7 @@ released) and lxml's iterparse (a stream without a file descriptor, or no accele
 from __future__ import annotations
 
 import io
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -183,3 +184,34 @@ def test_a_stream_that_is_not_a_regular_file_goes_through_iterparse() -> None:
     stream: BinaryIO = io.BytesIO(VALID.replace("BOOK", "BOKK").encode())
     [problem] = validation.validate_streaming(stream, source="m.xml")
     assert problem.code == "XSD-E001" and "Sts" in problem.message
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=40),
+            st.sampled_from(["drop", "double", "text"]),
+            st.text(alphabet="AZaz09 -.:+", max_size=12),
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_streaming_and_tree_validation_find_the_same_problems(validate_streaming, edits) -> None:  # type: ignore[no-untyped-def]
+    """Random damage to leaf elements: both checks report the same problems, on the same lines."""
+    data = VALID.replace("><", ">\n<")  # one element per line: lines tell the problems apart
+    leaves = list(re.finditer(r"<(\w+)>([^<\n]*)</\1>", data))
+    chosen = {index % len(leaves): (action, text) for index, action, text in edits}
+    for index, (action, text) in sorted(chosen.items(), reverse=True):  # from the end: offsets stay right
+        leaf = leaves[index]
+        whole, name = leaf.group(0), leaf.group(1)
+        replacement = {"drop": "", "double": whole + "\n" + whole, "text": f"<{name}>{text}</{name}>"}[action]
+        data = data[: leaf.start()] + replacement + data[leaf.end() :]
+    streaming = validate_streaming(data.encode())
+    full = validate(io.BytesIO(data.encode()), source="s.xml")
+    assert [p.code for p in streaming] == [p.code for p in full]
+    deviations = [p.message for p in streaming if p.code == "XSD-E001"]
+    assert deviations == [p.message for p in full if p.code == "XSD-E001"]
+    if validate_streaming.in_c:  # where the stream found it: a missing child at its parent's end tag
+        assert all(a.line and b.line and a.line >= b.line for a, b in zip(streaming, full, strict=True))
