@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -153,6 +153,8 @@ _OPEN_ITEMS_BY_KEY = _Read(
 _ITEM_TYPES = {t.value: t for t in ItemType}
 _ZERO = Decimal(0)
 _STATUS = _ITEM_COLUMNS.index(_PS.status)
+_CURRENCY = _ITEM_COLUMNS.index(_PS.currency)
+_REMAINING = _ITEM_COLUMNS.index(_PS.amount_due_remaining_minor)
 #: Dates as the driver returns them (SQLite: ISO text; psycopg: dates), each converted once.
 _DATES: dict[Any, date] = {}
 
@@ -258,11 +260,23 @@ class DbLedgerView:
         self._overlay: dict[str, Decimal] = {}
         #: The same by remaining amount (ids of items with it), for `open_items_with_amount`.
         self._overlay_at: dict[Decimal, set[str]] = defaultdict(set)
+        #: (currency, remaining minor units) of each item as last read from the database; None
+        #: when it was not open there.
+        self._read_as: dict[str, tuple[str, int] | None] = {}
+        #: Overlaid items by what the database still says of them (see `_read_as`), counted;
+        #: those never read (counted under every amount) apart.
+        self._overlay_read: Counter[tuple[str, int]] = Counter()
+        self._overlay_key: dict[str, tuple[str, int] | None] = {}
+        self._overlay_unread: set[str] = set()
 
     def _drop_overlay(self, item_id: str) -> None:
         before = self._overlay.pop(item_id, None)
         if before is not None:
             self._overlay_at[before].discard(item_id)
+            key = self._overlay_key.pop(item_id, None)
+            if key is not None:
+                self._overlay_read[key] -= 1
+            self._overlay_unread.discard(item_id)
 
     def overlay(self, item: OpenItem, remaining: Decimal) -> None:
         """An item's remaining amount after an application decided but not yet written to the
@@ -271,6 +285,12 @@ class DbLedgerView:
         self._drop_overlay(item.item_id)
         self._overlay[item.item_id] = remaining
         self._overlay_at[remaining].add(item.item_id)
+        if item.item_id in self._read_as:
+            key = self._overlay_key[item.item_id] = self._read_as[item.item_id]
+            if key is not None:
+                self._overlay_read[key] += 1
+        else:
+            self._overlay_unread.add(item.item_id)
         if remaining == 0:
             self._items.pop(item.item_id, None)
         else:
@@ -403,6 +423,7 @@ class DbLedgerView:
         ids = []
         for row in rows:
             item = item_of(row)
+            self._read_as[item.item_id] = (row[_CURRENCY], row[_REMAINING]) if row[_STATUS] == _OPEN else None
             pending = self._overlay.get(item.item_id)
             if pending is not None:
                 item = _with_remaining(item, pending)
@@ -538,7 +559,9 @@ class DbLedgerView:
             minor = Money.of(amount, currency).minor_units
         except Exception:  # an amount the currency cannot carry has no item
             return ()
-        ids = [str(i) for i in self._ids_with_amount(currency, minor, limit + len(self._overlay))]
+        # enough ids for `limit` after the overlaid ones the database still lists with this amount
+        hidden = self._overlay_read[(currency, minor)] + len(self._overlay_unread)
+        ids = [str(i) for i in self._ids_with_amount(currency, minor, limit + hidden)]
         if self._overlay:
             # what the database does not know yet: items whose amount an earlier decision changed
             ids = [i for i in ids if i not in self._overlay]
