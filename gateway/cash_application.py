@@ -6,9 +6,7 @@ never loses the file's receipts; they stay open for the next `arbridge match run
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,6 +15,7 @@ from ar.cashapp.rules import engine_from
 from ar.cashapp.run import BATCH_SIZE, CashApplication, RunSummary, run_batches
 from config.directory import Configuration
 from gateway.cli.receivables import setup_from
+from gateway.collector import fewer_collections
 from gateway.ingest import IngestResult, receipt_ids_of_file
 from gateway.registry import FileState
 
@@ -41,27 +40,6 @@ def match_file(
     with sessions() as session:
         ids = receipt_ids_of_file(session, result.file_id)
     return match_receipts(sessions, config, ids)
-
-
-#: Allocations between two collections of the youngest generation during a run (Python's default: 700).
-RUN_GC_THRESHOLD = 50_000
-
-
-@contextmanager
-def fewer_collections(threshold: int = RUN_GC_THRESHOLD) -> Iterator[None]:
-    """Python's cyclic garbage collector runs less often within the block (restored after).
-
-    A match run allocates millions of short-lived objects (rows, items, proposals), freed by
-    reference counting, while it holds the batch's caches: at the default threshold the
-    collector runs every few receipts and a full collection walks every cached object (12 %
-    of the CPU of a 10,000-receipt run; 3 % with this threshold). Objects are freed as before;
-    only the search for reference cycles is rarer."""
-    before = gc.get_threshold()
-    gc.set_threshold(max(threshold, before[0]), *before[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 def match_receipts(
