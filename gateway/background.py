@@ -35,3 +35,7 @@ class Background(Generic[T]):
         if self._error is not None:
             raise self._error
         return self._value  # type: ignore[return-value]
+
+    def settle(self) -> None:
+        """Wait for it and drop its outcome, error included: the caller is failing for another reason."""
+        self._thread.join()

@@ -13,7 +13,6 @@ reference, transaction index).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -274,14 +273,10 @@ class Ingestor:
         display: str,
         result: IngestResult,
     ) -> None:
-        from formats.camt import entry_fingerprint, parse
-
         problems: list[Problem] = []
         banks: set[str] = set()
         with XsdCheckThread(path, stream, source=display) as xsd_check:
-            self._read_statements(
-                session, record, stream, display, result, problems, banks, entry_fingerprint, parse
-            )
+            self._read_statements(session, record, stream, display, result, problems, banks)
             if problems:
                 raise _Rejected(problems)  # leaving the block stops the check
             deviations = xsd_check.result()
@@ -296,10 +291,10 @@ class Ingestor:
         result: IngestResult,
         problems: list[Problem],
         banks: set[str],
-        entry_fingerprint: Callable[..., str],
-        parse: Callable[..., Iterator[Any]],
     ) -> None:
         """Parse the file and record its receipts and statements; ``problems`` collects every refusal."""
+        from formats.camt import entry_fingerprint, parse
+
         account_iban: str | None = None
         statement: StatementHeader | None = None
         pending: list[receipts.ReceiptInput] = []
@@ -673,8 +668,7 @@ def _safe_name(name: str) -> str:
 
 def _discard(archive: Background[None], target: Path) -> None:
     """The archive copy of a file that is not processed goes (whether or not the copy worked)."""
-    with contextlib.suppress(Exception):  # the file's own failure is what is reported
-        archive.result()
+    archive.settle()  # the file's own failure is what is reported
     target.unlink(missing_ok=True)
 
 

@@ -56,7 +56,4 @@ class ReceiptWriter:
         """Wait for the running batch and drop its outcome: the transaction is being rolled back."""
         running, self._running = self._running, None
         if running is not None:
-            try:
-                running.result()
-            except Exception:  # the error that made us abandon is the one reported
-                return
+            running.settle()  # the error that made us abandon is the one reported

@@ -15,13 +15,13 @@ parse on the parse's own stream.
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
 from formats.errors import Problem
 from formats.validate import StreamingCheck
+from gateway.background import Background
 
 
 class XsdCheckThread:
@@ -34,33 +34,22 @@ class XsdCheckThread:
     def __init__(self, path: Path, parse_stream: BinaryIO, *, source: str) -> None:
         self._parse_stream = parse_stream
         self._source = source
-        self._problems: list[Problem] | None = None
-        self._error: BaseException | None = None
         self._stream: BinaryIO | None = _same_file(path, parse_stream)
         self._check: StreamingCheck | None = None
-        self._thread: threading.Thread | None = None
+        self._running: Background[list[Problem] | None] | None = None
         if self._stream is not None:
             self._check = StreamingCheck(self._stream, source=source)
-            self._thread = threading.Thread(target=self._run, name=f"xsd-check {source}", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        assert self._check is not None
-        try:
-            self._problems = self._check.run()
-        except BaseException as exc:  # handed to the ingest thread by result()
-            self._error = exc
+            self._running = Background(self._check.run, name=f"xsd-check {source}")
 
     def result(self) -> list[Problem]:
         """Every deviation of the file from its XSD (waits for the check to finish)."""
-        if self._thread is None:  # no second descriptor on this file: check the parse's stream now
+        if self._running is None:  # no second descriptor on this file: check the parse's stream now
             problems = StreamingCheck(self._parse_stream, source=self._source).run()
         else:
-            self._thread.join()
-            self._close()
-            if self._error is not None:
-                raise self._error
-            problems = self._problems
+            try:
+                problems = self._running.result()
+            finally:
+                self._close()
         assert problems is not None  # only a cancelled check has none
         return problems
 
@@ -73,10 +62,9 @@ class XsdCheckThread:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            assert self._check is not None
-            self._check.cancel()
-            self._thread.join()
+        if self._running is not None and self._check is not None:
+            self._check.cancel()  # a no-op once it has finished
+            self._running.settle()
         self._close()
 
     def _close(self) -> None:
