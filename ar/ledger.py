@@ -217,12 +217,14 @@ class PeriodResolver:
     """:func:`periods.postable_period` once per accounting date, for posting many journals.
 
     The same period rules as :func:`post` (closed periods refused or moved to the next open
-    one); a refusal is remembered and raised again for every journal of that date.
+    one); a refusal is remembered and raised again for every journal of that date. Without
+    ``lock``, the periods are only read (a plan made in a read-only transaction).
     """
 
-    def __init__(self, session: Session, calendar: CalendarConfig) -> None:
+    def __init__(self, session: Session, calendar: CalendarConfig, *, lock: bool = True) -> None:
         self.session = session
         self.calendar = calendar
+        self.lock = lock
         self._found: dict[date, tuple[Period, date, str | None] | ArError] = {}
 
     def resolve(self, accounting_date: date) -> tuple[Period, date, str | None]:
@@ -230,7 +232,7 @@ class PeriodResolver:
         found = self._found.get(accounting_date)
         if found is None:
             try:
-                found = periods.postable_period(self.session, accounting_date, self.calendar)
+                found = periods.postable_period(self.session, accounting_date, self.calendar, lock=self.lock)
             except ArError as exc:  # PeriodClosedError; a date outside an explicit calendar
                 found = exc
             self._found[accounting_date] = found

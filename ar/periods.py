@@ -117,16 +117,17 @@ def ensure(session: Session, span: PeriodSpan, calendar: CalendarConfig, *, lock
 
 
 def postable_period(
-    session: Session, accounting_date: date, calendar: CalendarConfig
+    session: Session, accounting_date: date, calendar: CalendarConfig, *, lock: bool = True
 ) -> tuple[Period, date, str | None]:
-    """The locked period a journal dated `accounting_date` posts into.
+    """The locked period a journal dated `accounting_date` posts into (not locked without `lock`:
+    a read-only look ahead, which the posting itself repeats with the lock).
 
     Returns (period, accounting date, note): when the date's period is not open and the
     calendar says `post_to_next_open_period`, the next open period, its first day and a
     note saying so; otherwise PeriodClosedError.
     """
     span = span_of(accounting_date, calendar)
-    period = ensure(session, span, calendar, lock=True)
+    period = ensure(session, span, calendar, lock=lock)
     if period.state in POSTABLE:
         return period, accounting_date, None
     if not calendar.post_to_next_open_period:
@@ -134,7 +135,7 @@ def postable_period(
     original, original_state = period.name, period.state.replace("_", " ")
     for _ in range(MAX_PERIODS_AHEAD):
         span = next_span(span, calendar)
-        period = ensure(session, span, calendar, lock=True)
+        period = ensure(session, span, calendar, lock=lock)
         if period.state in POSTABLE:
             return period, span.start, f"moved from {original_state} period {original}"
     raise PeriodClosedError(original, f"posting (no open period within {MAX_PERIODS_AHEAD} periods after it)")

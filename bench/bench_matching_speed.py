@@ -10,8 +10,9 @@ benchmark). The transaction import gives each new item its reference keys as it 
 it (`ar.cashapp.indexes.index_items`); the bulk load calls the same function on each
 chunk of items it inserts, and that time (wall and CPU) is printed apart as `keys`: a
 deployment pays it when its invoices are created, not when it matches. Then
-`arbridge match run --json` runs in a child process, timed (wall and CPU), its peak RSS
-measured; its own start (`index`: keys of open items that still lack them, name tokens
+`arbridge match run --json` runs in a child process, timed (wall and CPU, its planner
+process's included: `gateway.match_pipeline`), its peak RSS measured (the run's and the
+planner's, summed); its own start (`index`: keys of open items that still lack them, name tokens
 of customers new or renamed) is printed apart from the decisions (`match`).
 
 Receipts are a mix like a real statement: 55 % name their invoice (Ustrd), 15 % pay
@@ -229,6 +230,20 @@ def _high_water_kib(pid: int) -> int:
     return 0
 
 
+def _descendants(pid: int) -> list[int]:
+    """The process and every process it started (the match run's planner), by /proc."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        try:
+            with open(f"/proc/{current}/task/{current}/children") as children:
+                queue.extend(int(p) for p in children.read().split())
+        except (OSError, ValueError):
+            pass
+    return found
+
+
 def run_point(root: Path, invoices: int, customers: int, receipts: int) -> dict[str, Any]:
     db = root / f"bench-{invoices}.sqlite"
     url = f"sqlite:///{db}"
@@ -246,10 +261,13 @@ def run_point(root: Path, invoices: int, customers: int, receipts: int) -> dict[
             stderr=err,
             text=True,
         )
-        peak_kib = 0
+        # each process's own high-water mark, summed: the run and its planner process
+        peaks: dict[int, int] = {}
         while child.poll() is None:
-            peak_kib = max(peak_kib, _high_water_kib(child.pid))
+            for pid in _descendants(child.pid):
+                peaks[pid] = max(peaks.get(pid, 0), _high_water_kib(pid))
             time.sleep(0.1)
+        peak_kib = sum(peaks.values())
         elapsed = time.perf_counter() - began
         out.seek(0)
         err.seek(0)
@@ -267,8 +285,9 @@ def run_point(root: Path, invoices: int, customers: int, receipts: int) -> dict[
         "keys_cpu_s": keys_cpu,
         "run_s": elapsed,
         "run_cpu_s": cpu,
-        # the child's own high-water mark (VmHWM), sampled while it runs; without /proc, ru_maxrss
-        # of the children, which counts this process's own RSS at the fork (the loaded ledger)
+        # the high-water marks (VmHWM) of the run and its planner, summed (an upper bound: their
+        # peaks need not coincide); without /proc, ru_maxrss of the children, which counts this
+        # process's own RSS at the fork (the loaded ledger)
         "peak_rss_mb": (peak_kib or max(after.ru_maxrss, before.ru_maxrss)) / 1024,
         "summary": summary,
     }

@@ -17,6 +17,7 @@ from config.directory import Configuration
 from gateway.cli.receivables import setup_from
 from gateway.collector import fewer_collections
 from gateway.ingest import IngestResult, receipt_ids_of_file
+from gateway.match_pipeline import Planner
 from gateway.registry import FileState
 
 
@@ -49,8 +50,27 @@ def match_receipts(
     *,
     batch_size: int = BATCH_SIZE,
 ) -> RunSummary:
-    """Match the given open receipts (all open ones with None), committing every `batch_size`."""
-    with fewer_collections():
-        return run_batches(
-            sessions, cash_application_for(config), now=_now, receipt_ids=receipt_ids, batch_size=batch_size
-        )
+    """Match the given open receipts (all open ones with None), committing every `batch_size`;
+    a large run plans its next batch in a second process while it writes (``gateway.match_pipeline``)."""
+    cash_application = cash_application_for(config)
+    ids = None if receipt_ids is None else list(receipt_ids)
+    planner = Planner.start_for(
+        sessions,
+        cash_application,
+        now=_now,
+        receipts=None if ids is None else len(ids),
+        batch_size=batch_size,
+    )
+    try:
+        with fewer_collections():
+            return run_batches(
+                sessions,
+                cash_application,
+                now=_now,
+                receipt_ids=ids,
+                batch_size=batch_size,
+                runner=planner.run if planner is not None else None,
+            )
+    finally:
+        if planner is not None:
+            planner.close()

@@ -27,6 +27,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: Upper bound of a connection's page cache; pages are allocated as they are read.
 SQLITE_CACHE_KIB = 256 * 1024
+#: The page cache of a read-only connection (a match run's planner).
+SQLITE_READER_CACHE_KIB = 128 * 1024
 #: The page cache of a statement ingest: it appends (a million receipts in one
 #: transaction) and reads little back, so a big cache would only raise its memory.
 SQLITE_INGEST_CACHE_KIB = 8 * 1024
@@ -44,7 +46,15 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
+    """An engine for ``url``; with ``read_only``, one whose transactions cannot write.
+
+    A read-only engine serves a process that only reads while another writes (the match
+    run's planner). Each of its statements reads the latest committed state: on SQLite it
+    runs outside any transaction (a snapshot held across statements would keep the writer's
+    checkpoints from restarting the WAL, which would then grow by everything written) and
+    ``query_only`` refuses any write; on PostgreSQL its transactions are READ ONLY.
+    """
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.drivername.startswith("sqlite"):
@@ -53,12 +63,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(
             url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "isolation_level": None}, **kwargs
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, read_only=read_only)
         return engine
+    if read_only:
+        kwargs.setdefault("connect_args", {"options": "-c default_transaction_read_only=on"})
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, *, read_only: bool = False) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
@@ -67,13 +79,20 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        if read_only:
+            cursor.execute("PRAGMA query_only=ON")
+            # its cache starts empty whenever another connection has committed (SQLite's rule):
+            # it holds what one batch reads, not what a run reads
+            cursor.execute(f"PRAGMA cache_size=-{SQLITE_READER_CACHE_KIB}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         # pysqlite's own BEGIN is deferred: a reader that later writes can fail with
-        # "database is locked" mid-transaction. Take the write lock up front instead.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # "database is locked" mid-transaction. Take the write lock up front instead
+        # (a read-only engine begins nothing: each statement is its own read).
+        if not read_only:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

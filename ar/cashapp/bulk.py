@@ -45,7 +45,7 @@ from ar.applications import (
 )
 from ar.audit import AuditEvent
 from ar.cashapp.tables import MatchDecision, MatchRecommendation, decision_row, recommendation_rows
-from ar.cashapp.view import DbLedgerView
+from ar.cashapp.view import DbLedgerView, with_remaining
 from ar.errors import ArError
 from ar.ledger import JournalDraft, LineDraft, PeriodResolver
 from ar.matching.model import Decision, OpenItem
@@ -107,8 +107,19 @@ class ReceiptState:
 
 
 @dataclass(slots=True)
+class _Written:
+    """A receipt's new state as a plan handed over to another process carries it (``write``)."""
+
+    id: int
+    status: str
+    customer_id: int | None
+    identified_by: str | None
+
+
+@dataclass(slots=True)
 class _Item:
-    """An open item applied to in this batch: as the engine first saw it, and as it is now."""
+    """An open item applied to in this batch: as the engine first saw it (None in a plan handed
+    over to another process), and as it is now."""
 
     seen: OpenItem
     initial_minor: int
@@ -169,23 +180,89 @@ def load_receipts(session: Session, ids: Sequence[int]) -> dict[int, ReceiptStat
 class BatchPlan:
     """The batch's receipts carried out in memory, then written in bulk (see the module docstring)."""
 
-    def __init__(self, session: Session, setup: Setup, view: DbLedgerView, *, now: datetime) -> None:
+    def __init__(
+        self, session: Session, setup: Setup, view: DbLedgerView, *, now: datetime, read_only: bool = False
+    ) -> None:
         self.session = session
         self.setup = setup
         self.view = view
         self.now = now
         self.today = now.date()
-        self.periods = PeriodResolver(session, setup.calendar)
+        # planned in a read-only transaction (the pipelined run's planner): periods only read;
+        # ``write`` resolves them again, locked, in the writing session (``attach``)
+        self.periods = PeriodResolver(session, setup.calendar, lock=not read_only)
         self.rows: list[dict[str, Any]] = []
         self.events: list[_Event] = []
         self.audits: list[dict[str, Any]] = []
         self.items: dict[str, _Item] = {}
         self.receipts: dict[int, ReceiptState] = {}
-        self.changed_receipts: dict[int, ReceiptState] = {}
+        self.changed_receipts: dict[int, ReceiptState | _Written] = {}
         self.decisions: list[dict[str, Any]] = []
         self.recommendations: list[dict[str, Any]] = []
         self._profiles: dict[int, str | None] = {}
+        #: the items' states of a plan handed over from another process (``__setstate__``)
+        self._handed_items: dict[str, tuple[int, int, date | None]] | None = None
         self._limit = setup.approvals.limit  # (actor, document type, currency) -> Decimal
+
+    # -- handing over to another process -----------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        """What ``write`` needs, in plain tuples, dicts and lists (pickled in C, where the
+        planning's own objects, an ``OpenItem`` per item among them, would cost more to send
+        than to plan): not the planning process's session, view or setup."""
+        return {
+            "now": self.now,
+            "today": self.today,
+            "rows": self.rows,
+            "events": [
+                (e.rows, e.event, e.accounting_date, e.description, [tuple(line) for line in e.lines])
+                for e in self.events
+            ],
+            "audits": self.audits,
+            "items": self._item_states(),
+            "changed_receipts": [
+                (r.id, r.status, r.customer_id, r.identified_by) for r in self.changed_receipts.values()
+            ],
+            "decisions": self.decisions,
+            "recommendations": self.recommendations,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.now = state["now"]
+        self.today = state["today"]
+        self.rows = state["rows"]
+        self.events = [
+            _Event(rows, event, when, text, [LineDraft(*line) for line in lines])
+            for rows, event, when, text, lines in state["events"]
+        ]
+        self.audits = state["audits"]
+        self.items = {}
+        self._handed_items = state["items"]
+        self.receipts = {}
+        self.changed_receipts = {r[0]: _Written(*r) for r in state["changed_receipts"]}
+        self.decisions = state["decisions"]
+        self.recommendations = state["recommendations"]
+        self._profiles = {}
+
+    def _item_states(self) -> dict[str, tuple[int, int, date | None]]:
+        """Each item applied to: (remaining as the engine saw it, remaining now, closed on)."""
+        if self._handed_items is not None:
+            return self._handed_items
+        return {i: (t.initial_minor, t.remaining_minor, t.closed_on) for i, t in self.items.items()}
+
+    def attach(self, session: Session, setup: Setup) -> None:
+        """Take a plan made elsewhere (unpickled) into ``session``, to ``write`` it there."""
+        self.session = session
+        self.setup = setup
+        self.periods = PeriodResolver(session, setup.calendar)
+        self._limit = setup.approvals.limit
+
+    def changed_items(self) -> list[OpenItem]:
+        """The items the plan changes, with the remaining amounts ``write`` will store."""
+        return [
+            with_remaining(item.seen, Money.from_minor(item.remaining_minor, item.seen.currency).amount)
+            for item in self.items.values()
+            if item.remaining_minor != item.initial_minor
+        ]
 
     # -- planning ---------------------------------------------------------------
     def apply(self, receipt: ReceiptState, decision: Decision) -> list[str]:
@@ -562,14 +639,9 @@ class BatchPlan:
             PaymentSchedule,
             ("amount_due_remaining_minor", "status", "closed_on"),
             [
-                (
-                    item.remaining_minor,
-                    _CLOSED if item.remaining_minor == 0 else _OPEN,
-                    item.closed_on,
-                    int(item_id),
-                )
-                for item_id, item in self.items.items()
-                if item.remaining_minor != item.initial_minor
+                (remaining, _CLOSED if remaining == 0 else _OPEN, closed_on, int(item_id))
+                for item_id, (initial, remaining, closed_on) in self._item_states().items()
+                if remaining != initial
             ],
         )
         bulkrows.update_by_id(
@@ -591,7 +663,8 @@ class BatchPlan:
 
     def _verify_items(self) -> None:
         """Lock the items applied to; each must still be open for what the engine saw."""
-        wanted = sorted(int(i) for i in self.items)
+        states = self._item_states()
+        wanted = sorted(int(i) for i in states)
         items = _table(PaymentSchedule).c
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
@@ -604,7 +677,7 @@ class BatchPlan:
                 )
             }
             for item_id in chunk:
-                if found.get(item_id) != self.items[str(item_id)].initial_minor:
+                if found.get(item_id) != states[str(item_id)][0]:
                     raise BatchConflict(f"open item {item_id} changed since it was read")
 
 

@@ -28,6 +28,7 @@ factory and commits every ``batch_size`` receipts, so a crash loses at most a ba
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -56,6 +57,7 @@ from ar.cashapp.rules import profile_rule_sets
 from ar.cashapp.tables import MatchDecision, MatchRecommendation, decision_row, recommendation_rows
 from ar.cashapp.view import DbLedgerView
 from ar.errors import ArError
+from ar.ledger import PeriodResolver
 from ar.matching.engine import MatchingEngine
 from ar.matching.model import (
     CustomerFacts,
@@ -262,20 +264,11 @@ class CashApplication:
                 plan.write()
                 savepoint.commit()
             except (ArError, SQLAlchemyError) as exc:
-                if savepoint.is_active:
-                    savepoint.rollback()
-                session.expire_all()
-                view.clear_items()
-                summary = self.decide_batch(session, receipt_ids, view=view, now=now, replay=replay)
-                first, last = receipt_ids[0], receipt_ids[-1]
-                summary.fallbacks.append(f"receipts {first}..{last}: {type(exc).__name__}: {exc}"[:500])
-                return summary
-            # receipts the services refuse: let them, in their own words (items are written now)
+                return self._fall_back(
+                    session, receipt_ids, exc, savepoint, view=view, now=now, replay=replay
+                )
             view.clear_items()
-            for receipt_id, decision in refused:
-                receipt = session.get(Receipt, receipt_id)
-                assert receipt is not None
-                self.persist(session, receipt, decision, now=now, summary=summary)
+            self._persist_refused(session, refused, now=now, summary=summary)
             return summary
         summary = RunSummary()
         receipts = list(
@@ -299,6 +292,62 @@ class CashApplication:
                 view.refresh(changed)
         return summary
 
+    def _fall_back(
+        self,
+        session: Session,
+        receipt_ids: Sequence[int],
+        exc: Exception,
+        savepoint: Any,
+        *,
+        view: DbLedgerView,
+        now: datetime,
+        replay: bool = False,
+    ) -> RunSummary:
+        """The bulk batch failed: roll it back and decide it receipt by receipt, saying why."""
+        if savepoint.is_active:
+            savepoint.rollback()
+        session.expire_all()
+        view.clear_items()
+        summary = self.decide_batch(session, receipt_ids, view=view, now=now, replay=replay)
+        first, last = receipt_ids[0], receipt_ids[-1]
+        summary.fallbacks.append(f"receipts {first}..{last}: {type(exc).__name__}: {exc}"[:500])
+        return summary
+
+    def _persist_refused(
+        self, session: Session, refused: Sequence[tuple[int, Decision]], *, now: datetime, summary: RunSummary
+    ) -> bool:
+        """Receipts the services refuse: let them, in their own words (the batch's items are
+        written now); whether one of them changed an item after all."""
+        changed = False
+        for receipt_id, decision in refused:
+            receipt = session.get(Receipt, receipt_id)
+            assert receipt is not None
+            changed |= bool(self.persist(session, receipt, decision, now=now, summary=summary))
+        return changed
+
+    def write_plan(
+        self,
+        session: Session,
+        receipt_ids: Sequence[int],
+        planned: tuple[RunSummary, BatchPlan, list[tuple[int, Decision]]],
+        *,
+        view: DbLedgerView,
+        now: datetime,
+    ) -> tuple[RunSummary, bool]:
+        """Write a batch planned in another transaction (``plan_batch`` with ``read_only``) as
+        ``decide_batch`` writes its own: the summary, and whether the ledger now differs from
+        what the plan laid over the view (a fallback, a refused receipt applied after all), so
+        that plans made on top of this one no longer hold. ``view`` serves the fallback."""
+        summary, plan, refused = planned
+        plan.attach(session, self.setup)
+        savepoint = session.begin_nested()
+        try:
+            plan.write()
+            savepoint.commit()
+        except (ArError, SQLAlchemyError) as exc:
+            return self._fall_back(session, receipt_ids, exc, savepoint, view=view, now=now), True
+        return summary, self._persist_refused(session, refused, now=now, summary=summary)
+
     def plan_batch(
         self,
         session: Session,
@@ -307,9 +356,11 @@ class CashApplication:
         view: DbLedgerView,
         now: datetime,
         replay: bool,
+        read_only: bool = False,
     ) -> tuple[RunSummary, BatchPlan, list[tuple[int, Decision]]]:
         """Decide the batch against the view, each application laid over it, into a plan to write
-        in bulk; the receipts the services would refuse are returned apart with their decisions."""
+        in bulk; the receipts the services would refuse are returned apart with their decisions.
+        ``read_only``: planned in a transaction that cannot write, for ``write_plan`` elsewhere."""
         summary = RunSummary()
         rows: list[Row[Any]] = list(
             session.execute(
@@ -334,7 +385,7 @@ class CashApplication:
         facts = [receipt_facts(r) for r in rows]
         states = load_receipts(session, [r.id for r in rows])
         view.prefetch(facts, self.reference_options)
-        plan = BatchPlan(session, self.setup, view, now=now)
+        plan = BatchPlan(session, self.setup, view, now=now, read_only=read_only)
         refused: list[tuple[int, Decision]] = []
         for fact in facts:
             receipt = states[int(fact.receipt_id)]
@@ -468,6 +519,21 @@ class CashApplication:
             session.execute(insert(MatchRecommendation), recommendation_rows(receipt_id, decision, now))
 
 
+def prepare_periods(session: Session, setup: Setup, receipt_ids: Sequence[int], today: date) -> None:
+    """Create the accounting periods the receipts' journals will post into (their dates and
+    today's), so that a plan made in a read-only transaction finds them all; a closed or
+    missing period is left for the plan to refuse, as it would."""
+    resolver = PeriodResolver(session, setup.calendar)
+    dates = {today}
+    for chunk in _chunks(receipt_ids, 500):
+        dates.update(
+            session.scalars(select(_RECEIPTS.receipt_date).distinct().where(_RECEIPTS.id.in_(chunk)))
+        )
+    for when in sorted(dates):
+        with contextlib.suppress(ArError):
+            resolver.resolve(when)
+
+
 def _as_recommendation(decision: Decision, reasons: Sequence[str]) -> Decision:
     """The decision with its applications turned into the top recommendation, for a person."""
     evidence = decision.evidence or Evidence(decision.identified_by, decision.customer_id)
@@ -483,6 +549,12 @@ def _as_recommendation(decision: Decision, reasons: Sequence[str]) -> Decision:
     )
 
 
+#: ``run_batches``' hook to decide leading batches some other way (the gateway's pipelined run):
+#: given the batches and the run's summary, it decides and commits a prefix of them, adds what
+#: it did to the summary, and returns how many; the run decides the rest itself.
+BatchRunner = Callable[[Sequence[Sequence[int]], RunSummary], int]
+
+
 def run_batches(
     sessions: sessionmaker[Session],
     cash_application: CashApplication,
@@ -492,9 +564,10 @@ def run_batches(
     batch_size: int = BATCH_SIZE,
     progress: Callable[[int, int], None] | None = None,
     bulk: bool = True,
+    runner: BatchRunner | None = None,
 ) -> RunSummary:
     """Index, then decide in transactions of ``batch_size`` receipts, each committed (in bulk
-    unless ``bulk`` is false: see ``CashApplication.decide_batch``)."""
+    unless ``bulk`` is false: see ``CashApplication.decide_batch``); ``runner`` first, when given."""
     summary = RunSummary()
     started = time.perf_counter()
     with sessions() as session, session.begin():
@@ -502,9 +575,11 @@ def run_batches(
         summary.indexed_customers = index_customer_names(session)
         ids = open_receipt_ids(session, receipt_ids)
     summary.index_seconds = time.perf_counter() - started
+    chunks = list(_chunks(ids, batch_size))
+    first = runner(chunks, summary) if runner is not None and chunks else 0
+    done = sum(len(chunk) for chunk in chunks[:first])
     view: DbLedgerView | None = None
-    done = 0
-    for chunk in _chunks(ids, batch_size):
+    for chunk in chunks[first:]:
         with sessions() as session, session.begin():
             if view is None:
                 view = cash_application.new_view(session)

@@ -206,7 +206,7 @@ def item_of(row: Sequence[Any]) -> OpenItem:
     )
 
 
-def _with_remaining(item: OpenItem, remaining: Decimal) -> OpenItem:
+def with_remaining(item: OpenItem, remaining: Decimal) -> OpenItem:
     """The item with another remaining amount (its disputed part as ``item_of`` computes it)."""
     disputed = min(item.disputed_amount, remaining) if remaining > 0 else Decimal(0)
     return dataclasses.replace(item, amount_due_remaining=remaining, disputed_amount=disputed)
@@ -294,7 +294,26 @@ class DbLedgerView:
         if remaining == 0:
             self._items.pop(item.item_id, None)
         else:
-            self._items[item.item_id] = _with_remaining(item, remaining)
+            self._items[item.item_id] = with_remaining(item, remaining)
+
+    def carry(self, items: Iterable[OpenItem]) -> None:
+        """Items as plans not yet written (or written after some of this batch's reads) left
+        them: each overlaid as ``overlay`` does, so every lookup sees it so.
+
+        The pipelined run's planner calls it after ``clear_items`` with the items of the plans
+        the writer has not confirmed, so its next batch sees the ledger as the sequential run
+        would. Whether the database already lists an item with its new amount is not known:
+        amount look-ups read past it either way (``_overlay_unread``)."""
+        for item in items:
+            remaining = item.amount_due_remaining
+            self._drop_overlay(item.item_id)
+            self._overlay[item.item_id] = remaining
+            self._overlay_at[remaining].add(item.item_id)
+            self._overlay_unread.add(item.item_id)
+            if remaining == 0:
+                self._items.pop(item.item_id, None)
+            else:
+                self._items[item.item_id] = item
 
     # -- customers ------------------------------------------------------------------
     def _load_customers(self, ids: Iterable[str]) -> None:
@@ -426,7 +445,7 @@ class DbLedgerView:
             self._read_as[item.item_id] = (row[_CURRENCY], row[_REMAINING]) if row[_STATUS] == _OPEN else None
             pending = self._overlay.get(item.item_id)
             if pending is not None:
-                item = _with_remaining(item, pending)
+                item = with_remaining(item, pending)
             if row[_STATUS] == _OPEN and item.amount_due_remaining != 0:
                 self._items[item.item_id] = item
                 ids.append(item.item_id)
