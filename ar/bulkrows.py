@@ -5,12 +5,14 @@ with RETURNING in parameter order on SQLite, falls back to one statement per row
 helpers build the statement once, convert each value with its column's own bind processor
 (exactly what SQLAlchemy would store) and hand plain tuples to the driver. Ids the caller
 needs are reserved beforehand (``ar.numbering.IdReserver``), so nothing is read back.
+``insert_values`` puts many rows in each statement instead (for rows made on another thread).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
+from itertools import chain
 from operator import itemgetter
 from typing import Any, cast
 
@@ -107,6 +109,75 @@ def insert_tuples(
         sql += f" ON CONFLICT ({', '.join(preparer.quote(n) for n in on_conflict_do_nothing)}) DO NOTHING"
     result = connection.exec_driver_sql(sql, _convert(rows, _processors(connection, table, names)))
     return int(result.rowcount)
+
+
+def to_driver(
+    connection: Connection, model: Any, names: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> list[tuple[Any, ...]]:
+    """Rows in the order of ``names`` as the driver takes them (each column's bind processor applied)."""
+    return _convert(rows, _processors(connection, _table(model), names))
+
+
+#: Rows per statement of ``insert_values``: 17 columns x 500 rows stays far below SQLite's
+#: (32,766 since 3.32) and PostgreSQL's (65,535) limits on the parameters of a statement.
+VALUES_ROWS = 500
+
+
+def insert_values(
+    session: Session,
+    model: Any,
+    names: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    on_conflict_do_nothing: Sequence[str] = (),
+    rows_per_statement: int = VALUES_ROWS,
+) -> int:
+    """INSERT rows in the driver's form (see ``to_driver``), many per statement; returns the rows inserted.
+
+    Unlike ``insert_tuples`` (the driver's executemany: the statement runs once per row),
+    each statement carries up to ``rows_per_statement`` rows. The driver binds them all at
+    once and runs the statement once, and the sqlite3 module holds the GIL for each run's
+    binding, not around every row: with ingest's parse on another thread, every row of an
+    executemany was a hand-over of the GIL between the two threads. With
+    ``on_conflict_do_nothing`` (the columns of a unique key) a row whose key exists, also
+    earlier in the same statement, is skipped by the database and not counted.
+    """
+    if not rows:
+        return 0
+    connection = session.connection()
+    width = len(names)
+    inserted = 0
+    for start in range(0, len(rows), rows_per_statement):
+        chunk = rows[start : start + rows_per_statement]
+        sql = _values_sql(connection, _table(model), tuple(names), len(chunk), tuple(on_conflict_do_nothing))
+        if set(map(len, chunk)) != {width}:
+            raise ValueError(f"every row needs {width} values, for {', '.join(names)}")
+        flat = tuple(chain.from_iterable(chunk))
+        inserted += int(connection.exec_driver_sql(sql, flat).rowcount)
+    return inserted
+
+
+_VALUES_SQL: dict[tuple[str, str, tuple[str, ...], int, tuple[str, ...]], str] = {}
+
+
+def _values_sql(
+    connection: Connection, table: Table, names: tuple[str, ...], count: int, conflict: tuple[str, ...]
+) -> str:
+    """The multi-row INSERT for ``count`` rows (made once per dialect, table, columns and count)."""
+    key = (connection.dialect.name, table.name, names, count, conflict)
+    sql = _VALUES_SQL.get(key)
+    if sql is None:
+        preparer = connection.dialect.identifier_preparer
+        mark = _mark(connection)
+        row = f"({', '.join(mark for _ in names)})"
+        sql = (
+            f"INSERT INTO {preparer.format_table(table)} ({', '.join(preparer.quote(n) for n in names)}) "
+            f"VALUES {', '.join(row for _ in range(count))}"
+        )
+        if conflict:
+            sql += f" ON CONFLICT ({', '.join(preparer.quote(n) for n in conflict)}) DO NOTHING"
+        _VALUES_SQL[key] = sql
+    return sql
 
 
 def update_by_id(session: Session, model: Any, names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

@@ -39,6 +39,41 @@ def is_currency(code: str) -> bool:
 _QUANTA = {exp: Decimal(1).scaleb(-exp) for exp in range(5)}  # the smallest unit per exponent
 
 
+def _exact(amount: Decimal, currency: str) -> tuple[Decimal, int]:
+    """``amount`` quantized to the currency's exponent, and the exponent; refused when it would change."""
+    if not isinstance(amount, Decimal):  # a float here would already have lost exactness
+        raise TypeError(f"Money needs a Decimal, not {type(amount).__name__}")
+    exp = exponent(currency)
+    if not amount.is_finite():
+        raise AmountPrecisionError(str(amount), currency, exp)
+    quantum = _QUANTA.get(exp) or Decimal(1).scaleb(-exp)
+    try:
+        exact = amount.quantize(quantum)
+    except InvalidOperation:
+        raise AmountPrecisionError(str(amount), currency, exp) from None
+    if exact != amount:
+        raise AmountPrecisionError(str(amount), currency, exp)
+    return exact, exp
+
+
+def minor_units(amount: Decimal, currency: str) -> int:
+    """``Money(amount, currency).minor_units`` without building the Money: the same checks and errors.
+
+    For bulk paths that only store the integer (statement ingest, a receipt per transaction).
+
+    >>> minor_units(Decimal("1234.5"), "EUR")
+    123450
+    >>> minor_units(Decimal("7"), "JPY")
+    7
+    >>> minor_units(Decimal("1.005"), "EUR")
+    Traceback (most recent call last):
+    ...
+    ar.errors.AmountPrecisionError: 1.005 has more decimals than EUR carries (2)
+    """
+    exact, exp = _exact(amount, currency)
+    return int(exact.scaleb(exp))
+
+
 @dataclass(frozen=True, slots=True, order=False)
 class Money:
     """An amount in one currency, quantized to that currency's exponent when built."""
@@ -47,19 +82,7 @@ class Money:
     currency: str
 
     def __post_init__(self) -> None:
-        if not isinstance(self.amount, Decimal):  # a float here would already have lost exactness
-            raise TypeError(f"Money needs a Decimal, not {type(self.amount).__name__}")
-        exp = exponent(self.currency)
-        if not self.amount.is_finite():
-            raise AmountPrecisionError(str(self.amount), self.currency, exp)
-        quantum = _QUANTA.get(exp) or Decimal(1).scaleb(-exp)
-        try:
-            exact = self.amount.quantize(quantum)
-        except InvalidOperation:
-            raise AmountPrecisionError(str(self.amount), self.currency, exp) from None
-        if exact != self.amount:
-            raise AmountPrecisionError(str(self.amount), self.currency, exp)
-        object.__setattr__(self, "amount", exact)
+        object.__setattr__(self, "amount", _exact(self.amount, self.currency)[0])
 
     # -- construction ---------------------------------------------------------
     @classmethod

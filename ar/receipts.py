@@ -8,12 +8,14 @@ returns the existing receipt and creates nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ar import audit, bulkrows
@@ -217,6 +219,8 @@ def _json_strings(texts: tuple[str, ...]) -> str:
     """``json.dumps(list(texts))`` for a tuple of strings, without the encoder's set-up per call."""
     if not texts:
         return "[]"
+    if len(texts) == 1:
+        return "[" + _ENCODE_STRING(texts[0]) + "]"
     return "[" + ", ".join(map(_ENCODE_STRING, texts)) + "]"
 
 
@@ -253,36 +257,152 @@ def _as_row(data: ReceiptInput) -> dict[str, object]:
     return dict(zip(_COLUMNS, _values(data), strict=True))
 
 
+_ENTRY_REF = _COLUMNS.index("entry_ref")
+
+
 def record_many(session: Session, batch: Sequence[ReceiptInput], *, actor: str = "system") -> tuple[int, int]:
     """Record a batch of receipts at once; returns (created, already known).
 
-    The bulk form of `record` for statement ingest: one multi-row INSERT with ON CONFLICT
-    DO NOTHING on the unique key, so a receipt known already (from an earlier import of
-    the statement, or inserted meanwhile by another worker) is skipped by the database;
-    the driver's row count tells how many were new. One audit event covers the batch (the
-    file's own audit event names the file).
+    The bulk form of `record`: multi-row INSERTs with ON CONFLICT DO NOTHING on the unique
+    key, so a receipt known already (from an earlier import of the statement, earlier in the
+    batch, or inserted meanwhile by another worker) is skipped by the database; the row
+    count tells how many were new. One audit event covers the batch (the file's own audit
+    event names the file). Statement ingest builds its rows with `NewReceipts` instead.
     """
     if not batch:
         return 0, 0
-    unique: dict[tuple[str, str, int], ReceiptInput] = {}
-    for data in batch:
-        unique.setdefault((data.bank_account, data.entry_ref, data.tx_index), data)
-    created = bulkrows.insert_tuples(
-        session,
-        Receipt,
-        _COLUMNS,
-        [_values(data) for data in unique.values()],
-        on_conflict_do_nothing=("bank_account", "entry_ref", "tx_index"),
+    connection = session.connection()
+    rows = bulkrows.to_driver(connection, Receipt, _COLUMNS, [_values(data) for data in batch])
+    first = batch[0]
+    return _insert_new(session, rows, file_id=first.file_id, created_at=first.created_at, actor=actor)
+
+
+@dataclass(frozen=True, slots=True)
+class NewReceiptRows:
+    """A batch of `NewReceipts`: the INSERT's rows, in the order of _COLUMNS, as the driver takes them."""
+
+    rows: list[tuple[Any, ...]]
+    file_id: int | None
+    created_at: datetime
+
+
+class NewReceipts:
+    """Statement receipts of one file, gathered as the rows of their INSERT (for `record_rows`).
+
+    Ingest makes one receipt per credit transaction, over a million for a large statement.
+    Each becomes one tuple of column values in the driver's own form, with no `ReceiptInput`
+    or `Money` in between: the file's id and clock are the same for all its receipts (the
+    timestamp converted once), and each distinct date is converted once by its column's
+    bind processor (exactly what SQLAlchemy would store). The amount comes as minor units
+    (`ar.money.minor_units` checks it as `Money` would).
+    """
+
+    def __init__(self, dialect: Dialect, *, file_id: int | None, created_at: datetime) -> None:
+        table = Receipt.__table__
+        self._file_id = file_id
+        self._created_at = created_at
+        self._dates = _Converted(_bind_processor(dialect, table.c.receipt_date))
+        stored_at = _bind_processor(dialect, table.c.created_at)
+        self._stored_at = stored_at(created_at) if stored_at is not None else created_at
+        self._source = ReceiptSource.STATEMENT.value
+        self._rows: list[tuple[Any, ...]] = []
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def add(
+        self,
+        bank_account: str,
+        entry_ref: str,
+        tx_index: int,
+        amount_minor: int,
+        currency: str,
+        receipt_date: date,
+        value_date: date | None,
+        payer_name: str | None,
+        payer_iban: str | None,
+        end_to_end_id: str | None,
+        remittance: tuple[str, ...],
+        references: tuple[str, ...],
+        bank_tx_code: str | None,
+    ) -> None:
+        """One new receipt; a non-positive amount is a ValidationError, as in `record`."""
+        if amount_minor <= 0:
+            raise ValidationError(
+                f"a receipt amount must be positive, not {Money.from_minor(amount_minor, currency)}"
+            )
+        dates = self._dates
+        self._rows.append(
+            (
+                self._source,
+                _UNIDENTIFIED,
+                bank_account,
+                entry_ref,
+                tx_index,
+                amount_minor,
+                currency,
+                dates[receipt_date],
+                dates[value_date],
+                payer_name,
+                payer_iban,
+                end_to_end_id,
+                _json_strings(remittance),
+                _json_strings(references),
+                bank_tx_code,
+                self._file_id,
+                self._stored_at,
+            )
+        )
+
+    def take(self) -> NewReceiptRows:
+        """The rows gathered since the last call, as one batch; gathering starts afresh."""
+        rows, self._rows = self._rows, []
+        return NewReceiptRows(rows, self._file_id, self._created_at)
+
+
+def record_rows(session: Session, batch: NewReceiptRows, *, actor: str = "system") -> tuple[int, int]:
+    """Record a batch of `NewReceipts`; returns (created, already known), as `record_many` does."""
+    if not batch.rows:
+        return 0, 0
+    return _insert_new(session, batch.rows, file_id=batch.file_id, created_at=batch.created_at, actor=actor)
+
+
+def _insert_new(
+    session: Session,
+    rows: Sequence[Sequence[Any]],
+    *,
+    file_id: int | None,
+    created_at: datetime,
+    actor: str,
+) -> tuple[int, int]:
+    created = bulkrows.insert_values(
+        session, Receipt, _COLUMNS, rows, on_conflict_do_nothing=("bank_account", "entry_ref", "tx_index")
     )
     if created:
-        first = batch[0]
+        first_ref = rows[0][_ENTRY_REF]
         audit.record(
             session,
             actor=actor,
             entity="receipt",
-            entity_id=f"file:{first.file_id}" if first.file_id is not None else first.entry_ref,
+            entity_id=f"file:{file_id}" if file_id is not None else first_ref,
             action="recorded",
-            details={"receipts": created, "first_entry_ref": first.entry_ref},
-            at=first.created_at,
+            details={"receipts": created, "first_entry_ref": first_ref},
+            at=created_at,
         )
-    return created, len(batch) - created
+    return created, len(rows) - created
+
+
+def _bind_processor(dialect: Dialect, column: Any) -> Callable[[Any], Any] | None:
+    return column.type.dialect_impl(dialect).bind_processor(dialect)  # type: ignore[no-any-return]
+
+
+class _Converted(dict[Any, Any]):
+    """Values as a bind processor converts them, each distinct one converted once (None stays None)."""
+
+    def __init__(self, processor: Callable[[Any], Any] | None) -> None:
+        super().__init__({None: None})
+        self._processor = processor
+
+    def __missing__(self, value: Any) -> Any:
+        converted = self[value] = self._processor(value) if self._processor is not None else value
+        return converted

@@ -19,7 +19,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -29,9 +29,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ar import audit, receipts
 from ar.errors import ArError
-from ar.money import Money
+from ar.money import Money, minor_units
 from config.directory import Configuration
 from formats import registry as format_registry
+from formats.amount import Amount
 from formats.camt.records import (
     CreditDebit,
     DocumentKind,
@@ -40,6 +41,7 @@ from formats.camt.records import (
     MessageHeader,
     StatementEnd,
     StatementHeader,
+    Transaction,
 )
 from formats.errors import FormatError, Problem
 from gateway.background import Background
@@ -297,33 +299,32 @@ class Ingestor:
 
         account_iban: str | None = None
         statement: StatementHeader | None = None
-        pending: list[receipts.ReceiptInput] = []
+        # The receipts of one file are recorded at one time; the rows are built in the
+        # driver's form on this thread, so the writer's thread only runs the INSERTs.
+        pending = receipts.NewReceipts(session.get_bind().dialect, file_id=record.id, created_at=self.clock())
         writer = ReceiptWriter(session, actor=self.actor)
-        now = self.clock()  # the receipts of one file are recorded at one time
 
         def flush() -> None:
-            writer.submit(pending[:])
-            pending.clear()
+            writer.submit(pending.take())
 
         try:
             for item in parse(stream, source=display, limits=self._limits()):
-                if isinstance(item, MessageHeader):
+                if type(item) is Entry:  # nearly every record: tested first
+                    result.entries += 1
+                    if item.warnings:
+                        result.warnings.extend(item.warnings)
+                    if account_iban is None or statement is None or problems:
+                        continue  # the file is refused anyway: only collect its problems
+                    self._receipts_from_entry(
+                        record, account_iban, item, entry_fingerprint, problems, result, pending
+                    )
+                    if len(pending) >= RECEIPT_BATCH:
+                        flush()
+                elif isinstance(item, MessageHeader):
                     result.format = item.format
                 elif isinstance(item, StatementHeader):
                     statement = item
                     account_iban = self._check_account(item, display, problems, banks)
-                elif isinstance(item, Entry):
-                    result.entries += 1
-                    result.warnings.extend(item.warnings)
-                    if account_iban is None or statement is None or problems:
-                        continue  # the file is refused anyway: only collect its problems
-                    pending.extend(
-                        self._receipts_from_entry(
-                            record, account_iban, item, entry_fingerprint, problems, result, now
-                        )
-                    )
-                    if len(pending) >= RECEIPT_BATCH:
-                        flush()
                 elif isinstance(item, StatementEnd):
                     result.warnings.extend(item.warnings)
                     result.statements += 1
@@ -402,9 +403,9 @@ class Ingestor:
         fingerprint: Callable[..., str],
         problems: list[Problem],
         result: IngestResult,
-        now: datetime,
-    ) -> list[receipts.ReceiptInput]:
-        """The receipts one entry makes: one per credit transaction of a booked credit entry."""
+        made: receipts.NewReceipts,
+    ) -> None:
+        """The receipts of one entry, added to ``made``: one per credit transaction of a booked credit."""
         # Only booked credits are money received. A credit with RvslInd is the reversal of a
         # debit, and debits (returns, charges) are for the direct-debit flow: counted, not lost.
         if (
@@ -413,7 +414,7 @@ class Ingestor:
             or entry.status is not EntryStatus.BOOKED
         ):
             result.skipped_entries += 1
-            return []
+            return
         entry_ref = entry.entry_ref or "fp:" + fingerprint(account_iban, entry)
         booking_date = entry.booking_date or entry.value_date
         if booking_date is None:
@@ -426,62 +427,100 @@ class Ingestor:
                     entry.origin.path,
                 )
             )
-            return []
-        file_id = record.id  # loaded at registration: never a lazy load (ReceiptWriter may hold the session)
-        transactions: list[tuple[int, Any]] = (
-            [(tx.index, tx) for tx in entry.transactions] if entry.transactions else [(0, None)]
-        )
+            return
+        transactions = entry.transactions
+        if not transactions:
+            self._add_receipt(
+                record, account_iban, entry_ref, 0, entry.amount, entry, booking_date, None, problems, made
+            )
+            return
         single = len(transactions) == 1
-        made: list[receipts.ReceiptInput] = []
-        for index, tx in transactions:
-            if tx is not None and tx.amount is not None:
-                amount = tx.amount
-            else:
-                amount = entry.amount if single else None
-            place = tx.origin if tx is not None else entry.origin
+        for tx in transactions:
+            amount = tx.amount
             if amount is None:
-                problems.append(
-                    Problem(
-                        "GW-E021",
-                        "a transaction of a batch entry has no amount of its own",
-                        record.name,
-                        place.line,
-                        place.path,
+                if not single:
+                    problems.append(
+                        Problem(
+                            "GW-E021",
+                            "a transaction of a batch entry has no amount of its own",
+                            record.name,
+                            tx.origin.line,
+                            tx.origin.path,
+                        )
                     )
-                )
-                continue
-            if tx is not None and tx.credit_debit is CreditDebit.DEBIT:
+                    continue
+                amount = entry.amount
+            if tx.credit_debit is CreditDebit.DEBIT:
                 result.skipped_entries += 1
                 continue
-            try:
-                money = Money(amount.value, amount.currency)  # the parser's value is a Decimal
-            except ArError as exc:
-                problems.append(
-                    Problem("GW-E022", f"amount refused: {exc}", record.name, place.line, place.path)
-                )
-                continue
-            code = tx.bank_tx_code if tx is not None and tx.bank_tx_code else entry.bank_tx_code
-            made.append(
-                receipts.ReceiptInput(
-                    bank_account=account_iban,
-                    entry_ref=entry_ref,
-                    tx_index=0 if single else index,
-                    amount=money,
-                    receipt_date=booking_date,
-                    value_date=entry.value_date,
-                    created_at=now,
-                    payer_name=tx.counterparty.name if tx is not None and tx.counterparty else None,
-                    payer_iban=_compact(tx.counterparty_iban) if tx is not None else None,
-                    end_to_end_id=tx.refs.end_to_end_id if tx is not None else None,
-                    remittance=tx.remittance_unstructured if tx is not None else (),
-                    references=tuple([r.value for r in tx.creditor_references])
-                    if tx is not None and tx.creditor_references
-                    else (),
-                    bank_tx_code=(code.iso or code.proprietary_code) if code else None,
-                    file_id=file_id,
-                )
+            self._add_receipt(
+                record,
+                account_iban,
+                entry_ref,
+                0 if single else tx.index,
+                amount,
+                entry,
+                booking_date,
+                tx,
+                problems,
+                made,
             )
-        return made
+
+    @staticmethod
+    def _add_receipt(
+        record: InboundFile,
+        account_iban: str,
+        entry_ref: str,
+        tx_index: int,
+        amount: Amount,
+        entry: Entry,
+        booking_date: date,
+        tx: Transaction | None,
+        problems: list[Problem],
+        made: receipts.NewReceipts,
+    ) -> None:
+        """One receipt: the transaction's (or, without one, the entry's) details."""
+        try:
+            minor = minor_units(amount.value, amount.currency)  # checked as Money would
+        except ArError as exc:
+            place = tx.origin if tx is not None else entry.origin
+            problems.append(Problem("GW-E022", f"amount refused: {exc}", record.name, place.line, place.path))
+            return
+        if tx is None:
+            code = entry.bank_tx_code
+            made.add(
+                account_iban,
+                entry_ref,
+                tx_index,
+                minor,
+                amount.currency,
+                booking_date,
+                entry.value_date,
+                None,
+                None,
+                None,
+                (),
+                (),
+                (code.iso or code.proprietary_code) if code else None,
+            )
+            return
+        code = tx.bank_tx_code or entry.bank_tx_code
+        counterparty = tx.counterparty
+        made.add(
+            account_iban,
+            entry_ref,
+            tx_index,
+            minor,
+            amount.currency,
+            booking_date,
+            entry.value_date,
+            counterparty.name if counterparty else None,
+            _compact(tx.counterparty_iban),
+            tx.refs.end_to_end_id,
+            tx.remittance_unstructured,
+            tuple([r.value for r in tx.creditor_references]) if tx.creditor_references else (),
+            (code.iso or code.proprietary_code) if code else None,
+        )
 
     def _record_statement(
         self,

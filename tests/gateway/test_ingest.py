@@ -308,16 +308,16 @@ def test_a_database_error_while_recording_receipts_rolls_the_file_back(
     from ar import receipts
 
     calls = []
-    real = receipts.record_many
+    real = receipts.record_rows
 
     def second_batch_fails(session, batch, *, actor):  # type: ignore[no-untyped-def]
-        calls.append(len(batch))
+        calls.append(len(batch.rows))
         if len(calls) == 2:
             raise OSError(5, "Input/output error")
         return real(session, batch, actor=actor)
 
     monkeypatch.setattr(gateway.ingest, "RECEIPT_BATCH", 1)
-    monkeypatch.setattr(gateway.receipt_writer.receipts, "record_many", second_batch_fails)
+    monkeypatch.setattr(gateway.receipt_writer.receipts, "record_rows", second_batch_fails)
     text = document(entry("10.00", ref="A"), entry("11.00", ref="B"), entry("12.00", ref="C"))
     with pytest.raises(OSError, match="Input/output"):
         ingestor.ingest(write(tmp_path, "s.xml", text))

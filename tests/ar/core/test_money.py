@@ -1,0 +1,63 @@
+"""Money and its bulk shortcut ``minor_units``: the same checks, the same errors (table-driven)."""
+
+from __future__ import annotations
+
+import doctest
+import re
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+import ar.money
+from ar.errors import AmountPrecisionError, CurrencyError
+from ar.money import Money, minor_units
+
+
+def test_docstrings() -> None:
+    failures, attempted = doctest.testmod(ar.money, optionflags=doctest.ELLIPSIS)
+    assert attempted > 0 and failures == 0
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "minor"),
+    [
+        ("1234.5", "EUR", 123450),
+        ("1234.50", "EUR", 123450),
+        ("0.01", "EUR", 1),
+        ("10", "EUR", 1000),
+        ("1E+2", "EUR", 10000),
+        ("7", "JPY", 7),
+        ("7.0", "JPY", 7),
+        ("1.001", "BHD", 1001),
+        ("0", "EUR", 0),
+        ("999999999999999999", "JPY", 999999999999999999),
+        ("-3.20", "EUR", -320),
+    ],
+)
+def test_minor_units_is_the_minor_units_of_the_money(amount: str, currency: str, minor: int) -> None:
+    assert minor_units(Decimal(amount), currency) == minor
+    assert Money(Decimal(amount), currency).minor_units == minor
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "error", "message"),
+    [
+        (Decimal("1.005"), "EUR", AmountPrecisionError, "1.005 has more decimals than EUR carries (2)"),
+        (Decimal("0.5"), "JPY", AmountPrecisionError, "0.5 has more decimals than JPY carries (0)"),
+        (Decimal("NaN"), "EUR", AmountPrecisionError, "NaN has more decimals"),
+        (Decimal("Infinity"), "EUR", AmountPrecisionError, "Infinity has more decimals"),
+        (Decimal("1E+40"), "EUR", AmountPrecisionError, "1E+40 has more decimals"),  # quantize overflows
+        (Decimal("1.00"), "XYZ", CurrencyError, "unknown currency 'XYZ'"),
+        (1.5, "EUR", TypeError, "Money needs a Decimal, not float"),
+        ("1.50", "EUR", TypeError, "Money needs a Decimal, not str"),
+    ],
+)
+def test_minor_units_refuses_what_money_refuses(
+    amount: Any, currency: str, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=re.escape(message)) as ours:
+        minor_units(amount, currency)
+    with pytest.raises(error) as money:
+        Money(amount, currency)
+    assert str(ours.value) == str(money.value)
