@@ -44,7 +44,13 @@ from ar.applications import (
     Setup,
 )
 from ar.audit import AuditEvent
-from ar.cashapp.tables import MatchDecision, MatchRecommendation, decision_row, recommendation_rows
+from ar.cashapp.tables import (
+    MatchDecision,
+    MatchRecommendation,
+    decision_fields,
+    encoded,
+    recommendation_fields,
+)
 from ar.cashapp.view import DbLedgerView, with_remaining
 from ar.errors import ArError
 from ar.ledger import JournalDraft, LineDraft, PeriodResolver
@@ -271,7 +277,8 @@ class BatchPlan:
         assert decision.customer_id is not None and decision.evidence is not None
         state = dataclasses.replace(receipt, buckets=dict(receipt.buckets))
         work = _Work()
-        evidence = _evidence_json(application_evidence(decision))
+        # encoded by ``write``, once for all rows of the decision (see ``_encode_evidence``)
+        evidence = application_evidence(decision)
         if state.customer_id is None:
             self._identify(
                 work,
@@ -310,8 +317,9 @@ class BatchPlan:
 
     def record(self, receipt_id: int, decision: Decision) -> None:
         """The decision and its recommendations (``CashApplication._record``)."""
-        self.decisions.append(decision_row(receipt_id, decision, self.now))
-        self.recommendations.extend(recommendation_rows(receipt_id, decision, self.now))
+        # JSON columns are encoded by ``write`` (in the writing process, for a handed-over plan)
+        self.decisions.append(decision_fields(receipt_id, decision, self.now))
+        self.recommendations.extend(recommendation_fields(receipt_id, decision, self.now))
 
     # -- the services, in memory ------------------------------------------------------
     def _resolve(self, accounting_date: date) -> None:
@@ -336,9 +344,10 @@ class BatchPlan:
         write_off_minor: int = 0,
         activity: str | None = None,
         score: str | None = None,
-        evidence: str = "{}",
+        evidence: str | Mapping[str, Any] = "{}",
     ) -> int:
-        """One application row; ``evidence`` as ``_evidence_json`` wrote it."""
+        """One application row; ``evidence`` as ``_evidence_json`` wrote it, or to be written so
+        by ``write`` (a mapping)."""
         work.rows.append(
             {
                 "receipt_id": state.id,
@@ -494,7 +503,7 @@ class BatchPlan:
         write_off_value: Decimal,
         rule: str,
         score: str,
-        evidence: str,
+        evidence: Mapping[str, Any],
     ) -> None:
         """``applications.apply`` of the engine: -UNAPP +APP, Dr unapplied / Cr receivables (and
         discount, write-off), the item moved; refused where the service refuses."""
@@ -633,6 +642,7 @@ class BatchPlan:
         for event, journal_id in zip(self.events, journal_ids, strict=True):
             for i in event.rows:
                 self.rows[i]["journal_id"] = journal_id
+        self._encode_evidence()
         bulkrows.insert_rows(session, ReceivableApplication, self.rows)
         bulkrows.update_by_id(
             session,
@@ -656,10 +666,21 @@ class BatchPlan:
             chunk = decided[start : start + 500]
             session.execute(delete(MatchRecommendation).where(MatchRecommendation.receipt_id.in_(chunk)))
             session.execute(delete(MatchDecision).where(MatchDecision.receipt_id.in_(chunk)))
-        bulkrows.insert_rows(session, MatchDecision, self.decisions)
-        bulkrows.insert_rows(session, MatchRecommendation, self.recommendations)
+        bulkrows.insert_rows(session, MatchDecision, [encoded(d) for d in self.decisions])
+        bulkrows.insert_rows(session, MatchRecommendation, [encoded(r) for r in self.recommendations])
         # ORM objects the caller's session holds (receipts, items) are stale now
         session.expire_all()
+
+    def _encode_evidence(self) -> None:
+        """Each row's evidence as stored: a decision's, shared by its rows, encoded once."""
+        texts: dict[int, str] = {}
+        for row in self.rows:
+            evidence = row["evidence"]
+            if not isinstance(evidence, str):
+                text = texts.get(id(evidence))
+                if text is None:
+                    text = texts[id(evidence)] = _evidence_json(evidence)
+                row["evidence"] = text
 
     def _verify_items(self) -> None:
         """Lock the items applied to; each must still be open for what the engine saw."""

@@ -89,7 +89,11 @@ class MatchRecommendation(Base):
 
 def decision_row(receipt_id: int, decision: Decision, now: datetime) -> dict[str, Any]:
     """The MatchDecision columns of a decision (the one-by-one and the bulk recorder alike)."""
-    evidence = decision.evidence.as_dict() if decision.evidence else {}
+    return encoded(decision_fields(receipt_id, decision, now))
+
+
+def decision_fields(receipt_id: int, decision: Decision, now: datetime) -> dict[str, Any]:
+    """``decision_row`` with its JSON column not yet encoded (``encoded``)."""
     return {
         "receipt_id": receipt_id,
         "outcome": decision.outcome.value,
@@ -98,22 +102,36 @@ def decision_row(receipt_id: int, decision: Decision, now: datetime) -> dict[str
         "score": decision.score,
         "customer_id": int(decision.customer_id) if decision.customer_id else None,
         "identified_by": decision.identified_by.value,
-        "evidence": json.dumps(evidence, sort_keys=True),
+        "evidence": decision.evidence.as_dict() if decision.evidence else {},
         "decided_at": now,
     }
 
 
 def recommendation_rows(receipt_id: int, decision: Decision, now: datetime) -> list[dict[str, Any]]:
     """The MatchRecommendation rows of a decision, ranked from 1."""
+    return [encoded(row) for row in recommendation_fields(receipt_id, decision, now)]
+
+
+def recommendation_fields(receipt_id: int, decision: Decision, now: datetime) -> list[dict[str, Any]]:
+    """``recommendation_rows`` with their JSON columns not yet encoded (``encoded``)."""
     return [
         {
             "receipt_id": receipt_id,
             "rank": rank,
             "score": r.score,
             "rule": r.rule,
-            "applications": json.dumps([a.as_dict() for a in r.applications]),
-            "evidence": json.dumps(r.evidence.as_dict(), sort_keys=True),
+            "applications": [a.as_dict() for a in r.applications],
+            "evidence": r.evidence.as_dict(),
             "created_at": now,
         }
         for rank, r in enumerate(decision.recommendations, start=1)
     ]
+
+
+def encoded(fields: dict[str, Any]) -> dict[str, Any]:
+    """The row of ``decision_fields`` or ``recommendation_fields``: its JSON columns as stored
+    (evidence with sorted keys, applications in rank order). In place; the row."""
+    fields["evidence"] = json.dumps(fields["evidence"], sort_keys=True)
+    if "applications" in fields:
+        fields["applications"] = json.dumps(fields["applications"])
+    return fields
