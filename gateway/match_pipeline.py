@@ -40,6 +40,7 @@ from ar.cashapp.run import CashApplication, RunSummary, prepare_periods
 from ar.cashapp.view import DbLedgerView
 from ar.matching.model import OpenItem
 from ar.receipts import Receipt, ReceiptStatus
+from gateway.collector import fewer_collections
 from gateway.db import make_engine, session_factory
 
 #: Fewer batches than this are decided in this process: starting the planner (a fresh
@@ -195,7 +196,8 @@ def plan_batches(
 ) -> None:
     """The planner process: plan each batch it is given, in order, on a read-only connection."""
     try:
-        _plan_batches(pipe, url, cash_application, now)
+        with fewer_collections():  # as in the writing process (gateway.cash_application)
+            _plan_batches(pipe, url, cash_application, now)
     except BaseException as exc:  # the writer decides the rest itself; it only needs the reason
         with contextlib.suppress(OSError):
             pipe.send(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
