@@ -10,6 +10,7 @@ needs are reserved beforehand (``ar.numbering.IdReserver``), so nothing is read 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from itertools import chain
@@ -118,9 +119,12 @@ def to_driver(
     return _convert(rows, _processors(connection, _table(model), names))
 
 
-#: Rows per statement of ``insert_values``: 17 columns x 500 rows stays far below SQLite's
-#: (32,766 since 3.32) and PostgreSQL's (65,535) limits on the parameters of a statement.
+#: Rows per statement of ``insert_values``: 17 columns x 500 rows stays below SQLite's
+#: (32,766 since 3.32; checked, see _parameter_limit) and PostgreSQL's (65,535) limits on
+#: the parameters of a statement.
 VALUES_ROWS = 500
+#: PostgreSQL's wire protocol counts a statement's parameters in 16 bits.
+_POSTGRES_PARAMETERS = 65_535
 
 
 def insert_values(
@@ -146,6 +150,7 @@ def insert_values(
         return 0
     connection = session.connection()
     width = len(names)
+    rows_per_statement = max(1, min(rows_per_statement, _parameter_limit(connection) // width))
     inserted = 0
     for start in range(0, len(rows), rows_per_statement):
         chunk = rows[start : start + rows_per_statement]
@@ -155,6 +160,14 @@ def insert_values(
         flat = tuple(chain.from_iterable(chunk))
         inserted += int(connection.exec_driver_sql(sql, flat).rowcount)
     return inserted
+
+
+def _parameter_limit(connection: Connection) -> int:
+    """How many parameters one statement may have on this connection."""
+    driver = connection.connection.driver_connection
+    if isinstance(driver, sqlite3.Connection):
+        return driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # 999 before SQLite 3.32
+    return _POSTGRES_PARAMETERS
 
 
 _VALUES_SQL: dict[tuple[str, str, tuple[str, ...], int, tuple[str, ...]], str] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -205,3 +206,17 @@ def test_a_non_positive_ingest_amount_is_refused(session: Session, amount: str) 
 def test_insert_values_refuses_a_row_of_the_wrong_width(session: Session) -> None:
     with pytest.raises(ValueError, match="every row needs 2 values"):
         bulkrows.insert_values(session, Receipt, ("entry_ref", "tx_index"), [("A", 0), ("B",), ("C", 0, 1)])
+
+
+def test_an_sqlite_with_the_old_parameter_limit_gets_smaller_statements(session: Session) -> None:
+    """SQLite before 3.32 allows 999 parameters per statement: 58 receipts' rows, not 500."""
+    driver = session.connection().connection.driver_connection
+    if not isinstance(driver, sqlite3.Connection):
+        pytest.skip("SQLite's limit")
+    before = driver.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    try:
+        first = [_input(f"R{i}") for i in range(130)]  # 2,210 parameters in all
+        assert receipts.record_rows(session, _rows_of(session, first)) == (130, 0)
+        assert receipts.record_rows(session, _rows_of(session, first[-70:])) == (0, 70)
+    finally:
+        driver.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, before)
