@@ -2,4 +2,5 @@
 
 from gateway.cli.main import main
 
-main()
+if __name__ == "__main__":  # not again in a process multiprocessing spawns (the match planner)
+    main()
