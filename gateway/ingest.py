@@ -52,7 +52,7 @@ from gateway.registry import BankStatement, FileState, InboundFile, find_origina
 from gateway.xsd_thread import XsdCheckThread
 
 HEAD_BYTES = 4096
-#: Receipts recorded per multi-row INSERT during ingest.
+#: Receipts handed to the writer thread at a time during ingest (inserted 500 per statement).
 RECEIPT_BATCH = 2000
 #: Up to this size a file with XSD deviations is validated again as a tree, for their XPaths.
 FULL_VALIDATION_MAX_BYTES = 16 * 1024 * 1024
