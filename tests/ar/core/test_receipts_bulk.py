@@ -208,11 +208,11 @@ def test_insert_values_refuses_a_row_of_the_wrong_width(session: Session) -> Non
         bulkrows.insert_values(session, Receipt, ("entry_ref", "tx_index"), [("A", 0), ("B",), ("C", 0, 1)])
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_an_sqlite_with_the_old_parameter_limit_gets_smaller_statements(session: Session) -> None:
     """SQLite before 3.32 allows 999 parameters per statement: 58 receipts' rows, not 500."""
     driver = session.connection().connection.driver_connection
-    if not isinstance(driver, sqlite3.Connection):
-        pytest.skip("SQLite's limit")
+    assert isinstance(driver, sqlite3.Connection)
     before = driver.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
     try:
         first = [_input(f"R{i}") for i in range(130)]  # 2,210 parameters in all
