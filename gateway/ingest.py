@@ -486,6 +486,19 @@ class Ingestor:
             place = tx.origin if tx is not None else entry.origin
             problems.append(Problem("GW-E022", f"amount refused: {exc}", record.name, place.line, place.path))
             return
+        if minor <= 0:  # the XSD allows 0.00; a receipt of nothing cannot be applied or posted
+            place = tx.origin if tx is not None else entry.origin
+            problems.append(
+                Problem(
+                    "GW-E022",
+                    f"amount refused: a credit of {amount.value} {amount.currency} cannot be a receipt "
+                    "(receipts are positive); ask the bank about the entry",
+                    record.name,
+                    place.line,
+                    place.path,
+                )
+            )
+            return
         if tx is None:
             code = entry.bank_tx_code
             made.add(

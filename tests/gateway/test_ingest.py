@@ -156,6 +156,12 @@ def test_reexport_with_other_bytes_creates_nothing_new(
             1,
         ),
         ("currency differs from configuration", document(entry("10.00"), currency="USD"), "GW-E012", 1),
+        (
+            "a credit of nothing",
+            document(entry("0.00", details="")).replace("GB33BUKB20201555555555", DEMO_IBAN),
+            "GW-E022",
+            1,
+        ),
     ],
 )
 def test_refused_file_is_quarantined_whole(
