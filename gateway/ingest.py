@@ -483,20 +483,18 @@ class Ingestor:
         try:
             minor = minor_units(amount.value, amount.currency)  # checked as Money would
         except ArError as exc:
-            place = tx.origin if tx is not None else entry.origin
-            problems.append(Problem("GW-E022", f"amount refused: {exc}", record.name, place.line, place.path))
-            return
-        if minor <= 0:  # the XSD allows 0.00; a receipt of nothing cannot be applied or posted
+            refusal: str | None = str(exc)
+        else:
+            refusal = None
+            if minor <= 0:  # the XSD allows 0.00; a receipt of nothing cannot be applied or posted
+                refusal = (
+                    f"a credit of {amount.value} {amount.currency} cannot be a receipt "
+                    "(receipts are positive); ask the bank about the entry"
+                )
+        if refusal is not None:
             place = tx.origin if tx is not None else entry.origin
             problems.append(
-                Problem(
-                    "GW-E022",
-                    f"amount refused: a credit of {amount.value} {amount.currency} cannot be a receipt "
-                    "(receipts are positive); ask the bank about the entry",
-                    record.name,
-                    place.line,
-                    place.path,
-                )
+                Problem("GW-E022", f"amount refused: {refusal}", record.name, place.line, place.path)
             )
             return
         if tx is None:
