@@ -18,28 +18,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from ar.applications import Setup
 from ar.cashapp import bulk
 from ar.cashapp.run import CashApplication, RunSummary, run_batches
-from ar.matching.engine import MatchingEngine
-from ar.matching.rules import RuleSet
 from ar.model import PaymentSchedule
-from config.approvals import Approvals
-from config.loader import load_file
 from gateway import match_pipeline
 from gateway.db import make_engine, session_factory, upgrade
 from gateway.match_pipeline import Planner
 from tests.ar.applications.conftest import assert_books_agree
-from tests.ar.cashapp.conftest import DEFAULT_RULES, EXAMPLE_APPROVALS, Books
+from tests.ar.cashapp.conftest import Books
 from tests.ar.cashapp.test_bulk import _generated_world, _world, snapshot
-from tests.ar.factories import NOW, ar_config
-
-
-@pytest.fixture
-def setup() -> Setup:
-    return Setup(ar=ar_config(), approvals=load_file(Approvals, EXAMPLE_APPROVALS))
-
-
-@pytest.fixture
-def cashapp(setup: Setup) -> CashApplication:
-    return CashApplication(MatchingEngine([RuleSet.from_mapping(DEFAULT_RULES)]), setup)
+from tests.ar.factories import NOW
 
 
 def fixed_now() -> datetime:
