@@ -100,14 +100,7 @@ def insert_tuples(
         return 0
     table = _table(model)
     connection = session.connection()
-    preparer = connection.dialect.identifier_preparer
-    mark = _mark(connection)
-    sql = (
-        f"INSERT INTO {preparer.format_table(table)} ({', '.join(preparer.quote(n) for n in names)}) "
-        f"VALUES ({', '.join(mark for _ in names)})"
-    )
-    if on_conflict_do_nothing:
-        sql += f" ON CONFLICT ({', '.join(preparer.quote(n) for n in on_conflict_do_nothing)}) DO NOTHING"
+    sql = _values_sql(connection, table, tuple(names), 1, tuple(on_conflict_do_nothing))
     result = connection.exec_driver_sql(sql, _convert(rows, _processors(connection, table, names)))
     return int(result.rowcount)
 
@@ -176,7 +169,8 @@ _VALUES_SQL: dict[tuple[str, str, tuple[str, ...], int, tuple[str, ...]], str] =
 def _values_sql(
     connection: Connection, table: Table, names: tuple[str, ...], count: int, conflict: tuple[str, ...]
 ) -> str:
-    """The multi-row INSERT for ``count`` rows (made once per dialect, table, columns and count)."""
+    """The INSERT of ``count`` rows (one for an executemany; made once per dialect, table,
+    columns and count)."""
     key = (connection.dialect.name, table.name, names, count, conflict)
     sql = _VALUES_SQL.get(key)
     if sql is None:
