@@ -36,10 +36,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ar.cashapp.run import CashApplication, RunSummary, prepare_periods
+from ar.cashapp.run import OPEN_STATUSES, CashApplication, RunSummary, prepare_periods
 from ar.cashapp.view import DbLedgerView
 from ar.matching.model import OpenItem
-from ar.receipts import Receipt, ReceiptStatus
+from ar.receipts import Receipt
 from gateway.collector import fewer_collections
 from gateway.db import make_engine, session_factory
 
@@ -66,11 +66,7 @@ def database_url(sessions: sessionmaker[Session]) -> str | None:
 def _open_receipts(sessions: sessionmaker[Session]) -> int:
     with sessions() as session:
         return int(
-            session.scalar(
-                select(func.count())
-                .select_from(Receipt)
-                .where(Receipt.status.in_([ReceiptStatus.UNIDENTIFIED.value, ReceiptStatus.UNAPPLIED.value]))
-            )
+            session.scalar(select(func.count()).select_from(Receipt).where(Receipt.status.in_(OPEN_STATUSES)))
             or 0
         )
 

@@ -85,6 +85,8 @@ DECIDED = (
     ApplicationStatus.ACTIVITY.value,
 )
 _TRUSTED = (IdentifiedBy.IBAN, IdentifiedBy.REFERENCE)
+#: Statuses of the receipts the engine may decide (see the module docstring for the rest).
+OPEN_STATUSES = (ReceiptStatus.UNIDENTIFIED.value, ReceiptStatus.UNAPPLIED.value)
 
 
 @dataclass
@@ -180,7 +182,7 @@ def open_receipt_ids(
 ) -> list[int]:
     """Receipts the engine may decide, oldest first (see the module docstring)."""
     stmt = select(Receipt.id).where(
-        Receipt.status.in_([ReceiptStatus.UNIDENTIFIED.value, ReceiptStatus.UNAPPLIED.value]),
+        Receipt.status.in_(OPEN_STATUSES),
         _undecided(replay),
     )
     if since is not None:
@@ -278,11 +280,7 @@ class CashApplication:
                 .order_by(Receipt.receipt_date, Receipt.id)
             )
         )
-        receipts = [
-            r
-            for r in receipts
-            if r.status in (ReceiptStatus.UNIDENTIFIED.value, ReceiptStatus.UNAPPLIED.value)
-        ]
+        receipts = [r for r in receipts if r.status in OPEN_STATUSES]
         facts = [receipt_facts(r) for r in receipts]
         view.prefetch(facts, self.reference_options)
         for receipt, fact in zip(receipts, facts, strict=True):
@@ -380,8 +378,7 @@ class CashApplication:
                 .order_by(_RECEIPTS.receipt_date, _RECEIPTS.id)
             )
         )
-        open_statuses = (ReceiptStatus.UNIDENTIFIED.value, ReceiptStatus.UNAPPLIED.value)
-        rows = [r for r in rows if r.status in open_statuses]
+        rows = [r for r in rows if r.status in OPEN_STATUSES]
         facts = [receipt_facts(r) for r in rows]
         states = load_receipts(session, [r.id for r in rows])
         view.prefetch(facts, self.reference_options)
