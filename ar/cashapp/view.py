@@ -318,18 +318,10 @@ class DbLedgerView:
 
         The pipelined run's planner calls it after ``clear_items`` with the items of the plans
         the writer has not confirmed, so its next batch sees the ledger as the sequential run
-        would. Whether the database already lists an item with its new amount is not known:
-        amount look-ups read past it either way (``_overlay_unread``)."""
+        would. Whether the database already lists an item with its new amount is not known
+        (it was not read since ``clear_items``): amount look-ups read past it either way."""
         for item in items:
-            remaining = item.amount_due_remaining
-            self._drop_overlay(item.item_id)
-            self._overlay[item.item_id] = remaining
-            self._overlay_at[remaining].add(item.item_id)
-            self._overlay_unread.add(item.item_id)
-            if remaining == 0:
-                self._items.pop(item.item_id, None)
-            else:
-                self._items[item.item_id] = item
+            self.overlay(item, item.amount_due_remaining)
 
     # -- customers ------------------------------------------------------------------
     def _load_customers(self, ids: Iterable[str]) -> None:
