@@ -124,8 +124,7 @@ class _Written:
 
 @dataclass(slots=True)
 class _Item:
-    """An open item applied to in this batch: as the engine first saw it (None in a plan handed
-    over to another process), and as it is now."""
+    """An open item applied to in this batch: as the engine first saw it, and as it is now."""
 
     seen: OpenItem
     initial_minor: int
@@ -243,11 +242,9 @@ class BatchPlan:
         self.audits = state["audits"]
         self.items = {}
         self._handed_items = state["items"]
-        self.receipts = {}
         self.changed_receipts = {r[0]: _Written(*r) for r in state["changed_receipts"]}
         self.decisions = state["decisions"]
         self.recommendations = state["recommendations"]
-        self._profiles = {}
 
     def _item_states(self) -> dict[str, tuple[int, int, date | None]]:
         """Each item applied to: (remaining as the engine saw it, remaining now, closed on)."""
@@ -256,11 +253,10 @@ class BatchPlan:
         return {i: (t.initial_minor, t.remaining_minor, t.closed_on) for i, t in self.items.items()}
 
     def attach(self, session: Session, setup: Setup) -> None:
-        """Take a plan made elsewhere (unpickled) into ``session``, to ``write`` it there."""
+        """Take a plan made elsewhere (unpickled) into ``session``, to ``write`` it there (only
+        that: the planning's state stayed with the planner)."""
         self.session = session
-        self.setup = setup
         self.periods = PeriodResolver(session, setup.calendar)
-        self._limit = setup.approvals.limit
 
     def changed_items(self) -> list[OpenItem]:
         """The items the plan changes, with the remaining amounts ``write`` will store."""
