@@ -81,12 +81,10 @@ class Planner:
         url: str,
         *,
         now: Callable[[], datetime],
-        progress: Callable[[int, int], None] | None = None,
     ) -> None:
         self.sessions = sessions
         self.cash_application = cash_application
         self.now = now
-        self.progress = progress
         context = multiprocessing.get_context("spawn")
         self._pipe, theirs = context.Pipe()
         self._process = context.Process(
@@ -108,7 +106,6 @@ class Planner:
         now: Callable[[], datetime],
         receipts: int | None,
         batch_size: int,
-        progress: Callable[[int, int], None] | None = None,
     ) -> Planner | None:
         """A planner when the run looks large enough (``receipts`` to decide, None: count the
         open ones) and its database can be opened by another process; else None."""
@@ -119,7 +116,7 @@ class Planner:
             receipts = _open_receipts(sessions)
         if receipts < MIN_BATCHES * batch_size:
             return None
-        return cls(sessions, cash_application, url, now=now, progress=progress)
+        return cls(sessions, cash_application, url, now=now)
 
     def run(self, chunks: Sequence[Sequence[int]], summary: RunSummary) -> int:
         """Write the batches as the planner plans them; how many were written (see the module
@@ -131,8 +128,7 @@ class Planner:
             prepare_periods(
                 session, self.cash_application.setup, [i for c in chunks for i in c], self.now().date()
             )
-        total = sum(len(c) for c in chunks)
-        done = written = 0
+        written = 0
         view: DbLedgerView | None = None
         try:
             self._pipe.send(("batches", [list(c) for c in chunks]))
@@ -150,9 +146,6 @@ class Planner:
                     )
                 summary.add(part)
                 written = k + 1
-                done += len(chunk)
-                if self.progress is not None:
-                    self.progress(done, total)
                 if deviated:
                     break
                 # the planner ends once it has sent its last plan: a lost confirmation is

@@ -575,6 +575,8 @@ def run_batches(
     chunks = list(_chunks(ids, batch_size))
     first = runner(chunks, summary) if runner is not None and chunks else 0
     done = sum(len(chunk) for chunk in chunks[:first])
+    if first and progress is not None:
+        progress(done, len(ids))
     view: DbLedgerView | None = None
     for chunk in chunks[first:]:
         with sessions() as session, session.begin():
