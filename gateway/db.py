@@ -71,6 +71,10 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
 
 
 def _configure_sqlite(engine: Engine, *, read_only: bool = False) -> None:
+    # a reader's cache starts empty whenever another connection has committed (SQLite's rule):
+    # it holds what one batch reads, not what a run reads
+    cache_kib = SQLITE_READER_CACHE_KIB if read_only else SQLITE_CACHE_KIB
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
@@ -78,12 +82,9 @@ def _configure_sqlite(engine: Engine, *, read_only: bool = False) -> None:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        cursor.execute(f"PRAGMA cache_size=-{cache_kib}")
         if read_only:
             cursor.execute("PRAGMA query_only=ON")
-            # its cache starts empty whenever another connection has committed (SQLite's rule):
-            # it holds what one batch reads, not what a run reads
-            cursor.execute(f"PRAGMA cache_size=-{SQLITE_READER_CACHE_KIB}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
