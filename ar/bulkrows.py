@@ -18,7 +18,7 @@ from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Table
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
 
 
@@ -26,11 +26,15 @@ def _table(model: Any) -> Table:
     return cast(Table, getattr(model, "__table__", model))
 
 
+def bind_processor(dialect: Dialect, column: Any) -> Callable[[Any], Any] | None:
+    """What SQLAlchemy applies to a value of ``column`` before the driver gets it (None: nothing)."""
+    return column.type.dialect_impl(dialect).bind_processor(dialect)  # type: ignore[no-any-return]
+
+
 def _processors(
     connection: Connection, table: Table, names: Sequence[str]
 ) -> list[Callable[[Any], Any] | None]:
-    dialect = connection.dialect
-    return [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
+    return [bind_processor(connection.dialect, table.c[name]) for name in names]
 
 
 def _mark(connection: Connection) -> str:

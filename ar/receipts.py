@@ -301,8 +301,8 @@ class NewReceipts:
         table = Receipt.__table__
         self._file_id = file_id
         self._created_at = created_at
-        self._dates = _Converted(_bind_processor(dialect, table.c.receipt_date))
-        stored_at = _bind_processor(dialect, table.c.created_at)
+        self._dates = _Converted(bulkrows.bind_processor(dialect, table.c.receipt_date))
+        stored_at = bulkrows.bind_processor(dialect, table.c.created_at)
         self._stored_at = stored_at(created_at) if stored_at is not None else created_at
         self._source = ReceiptSource.STATEMENT.value
         self._rows: list[tuple[Any, ...]] = []
@@ -390,10 +390,6 @@ def _insert_new(
             at=created_at,
         )
     return created, len(rows) - created
-
-
-def _bind_processor(dialect: Dialect, column: Any) -> Callable[[Any], Any] | None:
-    return column.type.dialect_impl(dialect).bind_processor(dialect)  # type: ignore[no-any-return]
 
 
 class _Converted(dict[Any, Any]):
