@@ -51,12 +51,12 @@ from ar.cashapp.tables import (
     encoded,
     recommendation_fields,
 )
-from ar.cashapp.view import DbLedgerView, with_remaining
+from ar.cashapp.view import DbLedgerView, amount_of_minor, with_remaining
 from ar.errors import ArError
 from ar.ledger import JournalDraft, LineDraft, PeriodResolver
 from ar.matching.model import Decision, OpenItem
 from ar.model import Customer, PaymentSchedule, ScheduleStatus
-from ar.money import Money
+from ar.money import Money, minor_units
 from ar.numbering import IdReserver
 from ar.receipts import Receipt, ReceiptStatus
 from config.approvals import DocumentType
@@ -261,7 +261,7 @@ class BatchPlan:
     def changed_items(self) -> list[OpenItem]:
         """The items the plan changes, with the remaining amounts ``write`` will store."""
         return [
-            with_remaining(item.seen, Money.from_minor(item.remaining_minor, item.seen.currency).amount)
+            with_remaining(item.seen, amount_of_minor(item.remaining_minor, item.seen.currency))
             for item in self.items.values()
             if item.remaining_minor != item.initial_minor
         ]
@@ -455,7 +455,8 @@ class BatchPlan:
                 "entity": "receipt",
                 "entity_id": str(state.id),
                 "action": "identified",
-                "details": json.dumps({"customer": customer.number, "how": how}, default=str, sort_keys=True),
+                # encoded by ``write`` (in the writing process, for a handed-over plan)
+                "details": {"customer": customer.number, "how": how},
             }
         )
 
@@ -465,13 +466,14 @@ class BatchPlan:
             seen = self.view.item(item_id)
             if seen is None:
                 raise Refused(f"open item {item_id} is not open")
-            scale = Money.of(seen.amount_due_remaining, seen.currency)
+            cur = seen.currency
+            remaining = minor_units(seen.amount_due_remaining, cur)
             known = _Item(
                 seen=seen,
-                initial_minor=scale.minor_units,
-                remaining_minor=scale.minor_units,
-                original_minor=Money.of(seen.amount_due_original, seen.currency).minor_units,
-                disputed_minor=Money.of(seen.disputed_amount, seen.currency).minor_units,
+                initial_minor=remaining,
+                remaining_minor=remaining,
+                original_minor=minor_units(seen.amount_due_original, cur),
+                disputed_minor=minor_units(seen.disputed_amount, cur),
             )
             self.items[item_id] = known
         return known, work.items.get(item_id, known.remaining_minor)
@@ -511,9 +513,9 @@ class BatchPlan:
         if item.seen.currency != cur:
             raise Refused("currency")
         try:
-            amount = Money.of(amount_value, cur).minor_units
-            discount = Money.of(discount_value, cur).minor_units
-            write_off = Money.of(write_off_value, cur).minor_units
+            amount = minor_units(amount_value, cur)
+            discount = minor_units(discount_value, cur)
+            write_off = minor_units(write_off_value, cur)
         except ArError as exc:
             raise Refused(str(exc)) from exc
         if discount < 0 or write_off < 0 or (amount == 0 and discount == 0 and write_off == 0):
@@ -599,7 +601,7 @@ class BatchPlan:
             item = self.items[item_id]
             item.remaining_minor = remaining
             item.closed_on = self.today if remaining == 0 else None
-            self.view.overlay(item.seen, Money.from_minor(remaining, item.seen.currency).amount)
+            self.view.overlay(item.seen, amount_of_minor(remaining, item.seen.currency))
         state.status = _status(state)
         original.buckets = state.buckets
         before = (original.status, original.customer_id, original.identified_by)
@@ -656,7 +658,14 @@ class BatchPlan:
             ("status", "customer_id", "identified_by"),
             [(r.status, r.customer_id, r.identified_by, r.id) for r in self.changed_receipts.values()],
         )
-        bulkrows.insert_rows(session, AuditEvent, self.audits)
+        bulkrows.insert_rows(
+            session,
+            AuditEvent,
+            [
+                {**a, "details": _evidence_json(a["details"])} if not isinstance(a["details"], str) else a
+                for a in self.audits
+            ],
+        )
         decided = [d["receipt_id"] for d in self.decisions]
         for start in range(0, len(decided), 500):
             chunk = decided[start : start + 500]

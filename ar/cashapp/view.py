@@ -27,13 +27,13 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from ar.cashapp.indexes import item_references
+from ar.cashapp.indexes import item_keys
 from ar.cashapp.tables import CustomerNameToken, ItemReferenceKey
 from ar.matching.context import name_tokens, normalise_iban
 from ar.matching.engine import AMOUNT_CANDIDATES, MAX_ITEMS_PER_KEY
 from ar.matching.model import CustomerFacts, DiscountTier, OpenItem, ReceiptFacts
 from ar.matching.model import TrxType as ItemType
-from ar.matching.references import extract, index_keys
+from ar.matching.references import extract
 from ar.matching.rules import ReferenceOptions
 from ar.model import (
     Customer,
@@ -74,8 +74,9 @@ def _chunks(values: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]
 _SCALE: dict[str, int] = {}
 
 
-def _minor(value: int, currency: str) -> Decimal:
-    """``Money.from_minor(value, currency).amount`` without building the Money (hot: every item loaded)."""
+def amount_of_minor(value: int, currency: str) -> Decimal:
+    """``Money.from_minor(value, currency).amount`` without building the Money (hot: every item
+    changed by a plan)."""
     exp = _SCALE.get(currency)
     if exp is None:
         exp = _SCALE[currency] = -exponent(currency)
@@ -154,6 +155,7 @@ _ZERO = Decimal(0)
 _STATUS = _ITEM_COLUMNS.index(_PS.status)
 _CURRENCY = _ITEM_COLUMNS.index(_PS.currency)
 _REMAINING = _ITEM_COLUMNS.index(_PS.amount_due_remaining_minor)
+_ORDER = _ITEM_COLUMNS.index(_TRX.order_number)
 #: Dates as the driver returns them (SQLite: ISO text; psycopg: dates), each converted once.
 _DATES: dict[Any, date] = {}
 
@@ -168,7 +170,10 @@ def _date(value: Any) -> date:
 
 
 def item_of(row: Sequence[Any]) -> OpenItem:
-    """The engine's open item of a row of ``_item_select``."""
+    """The engine's open item of a row of ``_item_select``.
+
+    Its ``references`` stay empty: this view finds items by the keys of the reference-key
+    index, and nothing reads an item's own (its creditor reference cost half of building it)."""
     (
         sid,
         number,
@@ -183,7 +188,7 @@ def item_of(row: Sequence[Any]) -> OpenItem:
         kind,
         _,
         term,
-        order,
+        _order,
     ) = row
     exp = _SCALE.get(cur)
     if exp is None:
@@ -201,7 +206,6 @@ def item_of(row: Sequence[Any]) -> OpenItem:
         payment_term=term or "",
         trx_type=_ITEM_TYPES.get(kind) or ItemType(kind),
         disputed_amount=Decimal(max(0, min(disputed, remaining))).scaleb(exp) if remaining > 0 else _ZERO,
-        references=item_references(number, order),
     )
 
 
@@ -613,12 +617,14 @@ class DbLedgerView:
         ids = sorted({int(i) for i in item_ids})
         for chunk in _chunks(ids):
             self.queries += 1
-            for item_id in self._store(self._driver_rows(_ITEMS_BY_ID, chunk)):
+            rows = self._driver_rows(_ITEMS_BY_ID, chunk)
+            order_of = {str(row[0]): row[_ORDER] for row in rows}
+            for item_id in self._store(rows):
                 item = self._items[item_id]
                 listed = self._customer_items.get(item.customer_id)
                 if listed is not None and item_id not in listed:
                     listed.append(item_id)
-                for key in index_keys(item.trx_number, item.references):
+                for key in item_keys(item.trx_number, order_of[item_id]):
                     keyed = self._keys.get(key)
                     if keyed is not None and item_id not in keyed:
                         keyed.append(item_id)
