@@ -173,7 +173,7 @@ def item_of(row: Sequence[Any]) -> OpenItem:
     """The engine's open item of a row of ``_item_select``.
 
     Its ``references`` stay empty: this view finds items by the keys of the reference-key
-    index, and nothing reads an item's own (its creditor reference cost half of building it)."""
+    index, and nothing reads an item's own (its creditor reference cost a third of building it)."""
     (
         sid,
         number,
