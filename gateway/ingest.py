@@ -497,26 +497,18 @@ class Ingestor:
                 Problem("GW-E022", f"amount refused: {refusal}", record.name, place.line, place.path)
             )
             return
-        if tx is None:
+        if tx is None:  # an entry without transaction details: the entry's own
             code = entry.bank_tx_code
-            made.add(
-                account_iban,
-                entry_ref,
-                tx_index,
-                minor,
-                amount.currency,
-                booking_date,
-                entry.value_date,
-                None,
-                None,
-                None,
-                (),
-                (),
-                (code.iso or code.proprietary_code) if code else None,
-            )
-            return
-        code = tx.bank_tx_code or entry.bank_tx_code
-        counterparty = tx.counterparty
+            payer_name = payer_iban = end_to_end_id = None
+            remittance: tuple[str, ...] = ()
+            references: tuple[str, ...] = ()
+        else:
+            code = tx.bank_tx_code or entry.bank_tx_code
+            payer_name = tx.counterparty.name if tx.counterparty else None
+            payer_iban = _compact(tx.counterparty_iban)
+            end_to_end_id = tx.refs.end_to_end_id
+            remittance = tx.remittance_unstructured
+            references = tuple([r.value for r in tx.creditor_references]) if tx.creditor_references else ()
         made.add(
             account_iban,
             entry_ref,
@@ -525,11 +517,11 @@ class Ingestor:
             amount.currency,
             booking_date,
             entry.value_date,
-            counterparty.name if counterparty else None,
-            _compact(tx.counterparty_iban),
-            tx.refs.end_to_end_id,
-            tx.remittance_unstructured,
-            tuple([r.value for r in tx.creditor_references]) if tx.creditor_references else (),
+            payer_name,
+            payer_iban,
+            end_to_end_id,
+            remittance,
+            references,
             (code.iso or code.proprietary_code) if code else None,
         )
 
