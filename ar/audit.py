@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,7 +44,12 @@ def record(
         entity=entity,
         entity_id=str(entity_id),
         action=action,
-        details=json.dumps(details or {}, default=str, sort_keys=True),
+        details=details_json(details),
     )
     session.add(event)
     return event
+
+
+def details_json(details: Mapping[str, Any] | None) -> str:
+    """An event's details as stored (``record``; the bulk writers that insert events as rows)."""
+    return json.dumps(dict(details or {}), default=str, sort_keys=True)

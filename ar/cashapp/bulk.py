@@ -35,7 +35,7 @@ from typing import Any, cast
 from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session
 
-from ar import bulkrows, ledger
+from ar import audit, bulkrows, ledger
 from ar.applications import (
     ENGINE_ACTOR,
     ApplicationStatus,
@@ -659,12 +659,7 @@ class BatchPlan:
             [(r.status, r.customer_id, r.identified_by, r.id) for r in self.changed_receipts.values()],
         )
         bulkrows.insert_rows(
-            session,
-            AuditEvent,
-            [
-                {**a, "details": _evidence_json(a["details"])} if not isinstance(a["details"], str) else a
-                for a in self.audits
-            ],
+            session, AuditEvent, [{**a, "details": audit.details_json(a["details"])} for a in self.audits]
         )
         decided = [d["receipt_id"] for d in self.decisions]
         for start in range(0, len(decided), 500):
