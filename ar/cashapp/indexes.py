@@ -54,7 +54,7 @@ def creditor_reference(trx_number: str) -> str | None:
     """The ISO 11649 creditor reference printed for a transaction number (RF + check + number).
 
     The check digits are ``stdnum.iso7064.mod_97_10.calc_check_digits(body + "RF")``, computed
-    inline (one translate and one modulo: this runs for every open item indexed or loaded).
+    inline (one translate and one modulo: this runs for every open item indexed).
 
     >>> from stdnum.iso7064 import mod_97_10
     >>> creditor_reference("INV-000123") == "RF" + mod_97_10.calc_check_digits("INV000123RF") + "INV000123"
@@ -63,14 +63,9 @@ def creditor_reference(trx_number: str) -> str | None:
     return _rf_of_compact(compact(trx_number))
 
 
-def item_references(trx_number: str, order_number: str | None) -> tuple[str, ...]:
-    """An item's references besides its number: its creditor reference, its order number."""
-    refs = [r for r in (creditor_reference(trx_number), order_number) if r]
-    return tuple(refs)
-
-
 def item_keys(trx_number: str, order_number: str | None) -> tuple[str, ...]:
-    """``index_keys(trx_number, item_references(trx_number, order_number))``, the number compacted once."""
+    """``index_keys`` of an item: its number, and its references besides (its creditor
+    reference, its order number), the number compacted once."""
     body = compact(trx_number)
     references = [r for r in (_rf_of_compact(body), order_number) if r]
     return index_keys(trx_number, references)
