@@ -105,7 +105,7 @@ def insert_tuples(
     table = _table(model)
     connection = session.connection()
     sql = _values_sql(connection, table, tuple(names), 1, tuple(on_conflict_do_nothing))
-    result = connection.exec_driver_sql(sql, _convert(rows, _processors(connection, table, names)))
+    result = connection.exec_driver_sql(sql, to_driver(connection, table, names, rows))
     return int(result.rowcount)
 
 
