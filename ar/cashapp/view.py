@@ -288,6 +288,9 @@ class DbLedgerView:
         self._overlay_read: Counter[tuple[str, int]] = Counter()
         self._overlay_key: dict[str, tuple[str, int] | None] = {}
         self._overlay_unread: set[str] = set()
+        #: Items laid over by ``carry``: what the database says of them depends on when it is
+        #: read, so they count under every amount, as if never read, until ``clear_items``.
+        self._carried: set[str] = set()
 
     def _drop_overlay(self, item_id: str) -> None:
         before = self._overlay.pop(item_id, None)
@@ -305,7 +308,7 @@ class DbLedgerView:
         self._drop_overlay(item.item_id)
         self._overlay[item.item_id] = remaining
         self._overlay_at[remaining].add(item.item_id)
-        if item.item_id in self._read_as:
+        if item.item_id in self._read_as and item.item_id not in self._carried:
             key = self._overlay_key[item.item_id] = self._read_as[item.item_id]
             if key is not None:
                 self._overlay_read[key] += 1
@@ -322,9 +325,11 @@ class DbLedgerView:
 
         The pipelined run's planner calls it after ``clear_items`` with the items of the plans
         the writer has not confirmed, so its next batch sees the ledger as the sequential run
-        would. Whether the database already lists an item with its new amount is not known
-        (it was not read since ``clear_items``): amount look-ups read past it either way."""
+        would. Whether the database lists such an item with its new amount depends on when it
+        is read (the writer may write the plan at any moment of the batch): amount look-ups read
+        past it either way, for the whole batch, even after this batch lays it over again."""
         for item in items:
+            self._carried.add(item.item_id)
             self.overlay(item, item.amount_due_remaining)
 
     # -- customers ------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""DbLedgerView's helpers that build open items by hand (for speed) against the dataclass's own."""
+"""DbLedgerView: its helpers that build open items by hand (for speed) against the dataclass's
+own, and what it lays over the database for a batch."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from sqlalchemy.orm import Session
 
+from ar.cashapp.run import CashApplication
 from ar.cashapp.view import with_remaining
 from ar.matching.model import DiscountTier, OpenItem, TrxType
+from tests.ar.cashapp.conftest import Books
 
 ITEM = OpenItem(
     item_id="17",
@@ -42,3 +46,28 @@ def test_with_remaining_changes_only_the_remaining_and_disputed_parts(remaining:
     for f in dataclasses.fields(OpenItem):
         if f.name not in ("amount_due_remaining", "disputed_amount"):
             assert getattr(got, f.name) == getattr(ITEM, f.name), f.name
+
+
+def test_an_item_carried_over_counts_under_every_amount_whenever_it_is_read(
+    session: Session, books: Books, cashapp: CashApplication
+) -> None:
+    """The pipelined run's planner carries the items of a plan the writer may write at any
+    moment of its batch: a read of such an item may come before that write, a look-up by
+    amount after it. Laid over again by the batch, the item must not count only under the
+    amount it was first read with, or the look-up reads one item too few past it."""
+    payer = books.payer("DE89370400440532013000")
+    carried = books.item(payer, "100.00", "INV-004001")
+    others = [books.item(payer, "40.00", f"INV-00401{n}") for n in range(3)]
+    view = cashapp.new_view(session)
+    item = view.item(str(carried.id))
+    assert item is not None
+    view.clear_items()
+    view.carry([with_remaining(item, Decimal("40.00"))])  # the plan not yet written leaves 40.00
+    # the payer's items, read before that plan is written: 100.00 there
+    seen = {i.item_id: i for i in view.open_items(str(payer.id))}[str(carried.id)]
+    assert seen.amount_due_remaining == Decimal("40.00")
+    view.overlay(seen, Decimal("15.00"))  # this batch applies 25.00 of it
+    carried.amount_due_remaining_minor = 4000  # the writer writes the plan
+    session.flush()
+    found = view.open_items_with_amount("EUR", Decimal("40.00"), 3)
+    assert [i.item_id for i in found] == [str(o.id) for o in others]
