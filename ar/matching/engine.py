@@ -21,6 +21,7 @@ import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from rapidfuzz import fuzz, process
 
@@ -87,6 +88,10 @@ class MatchingEngine:
             self._rule_sets[default] = RuleSet(default)
         self._default = self._rule_sets[default]
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled for the planner process (a compiled class cannot be pickled field by field)."""
+        return (MatchingEngine, (list(self._rule_sets.values()), self._default.name))
+
     def rule_set_for(self, customer: CustomerFacts | None) -> RuleSet:
         if customer is None:
             return self._default
@@ -112,6 +117,9 @@ class _Run:
         self.amount = receipt.amount
         self.proposals: list[_Proposal] = []
         self.blocked: list[str] = []
+        self._balances: list[ItemBalance] | None = None
+        self._scope_items: list[OpenItem] | None = None
+        self._items_by_id: dict[str, OpenItem] | None = None
 
     # -- set-up ----------------------------------------------------------------
     def _lookup_references(self, rule_set: RuleSet) -> list[ReferenceHit]:
@@ -155,15 +163,22 @@ class _Run:
                 return self._finish(applied, ())
         return self._finish(None, ())
 
-    @functools.cached_property
+    @property
     def balances(self) -> list[ItemBalance]:
         """The payer's items in the receipt currency as the AutoCash rules see them (computed once,
         only when a rule needs them)."""
-        same_currency = [i for i in self.scope_items if i.currency == self.receipt.currency]
-        return balances(same_currency, self.receipt.receipt_date, self.rules.open_balance)
+        if self._balances is None:
+            same_currency = [i for i in self.scope_items if i.currency == self.receipt.currency]
+            self._balances = balances(same_currency, self.receipt.receipt_date, self.rules.open_balance)
+        return self._balances
 
-    @functools.cached_property
+    @property
     def scope_items(self) -> list[OpenItem]:
+        if self._scope_items is None:
+            self._scope_items = self._read_scope_items()
+        return self._scope_items
+
+    def _read_scope_items(self) -> list[OpenItem]:
         """The open items of the payer's scope, read only when a rule needs them (a receipt its
         references explain never asks the view for all its payer's items)."""
         if self.payer.customer is None:
@@ -174,12 +189,14 @@ class _Run:
         items.sort(key=lambda i: (i.due_date, i.trx_date, i.trx_number, i.item_id))
         return items[-MAX_SCOPE_ITEMS:]
 
-    @functools.cached_property
+    @property
     def items_by_id(self) -> dict[str, OpenItem]:
         """The scope's items and the referenced ones (a referenced item as its hit has it)."""
-        items = {i.item_id: i for i in self.scope_items}
-        items.update((h.item.item_id, h.item) for h in self.hits)
-        return items
+        if self._items_by_id is None:
+            items = {i.item_id: i for i in self.scope_items}
+            items.update((h.item.item_id, h.item) for h in self.hits)
+            self._items_by_id = items
+        return self._items_by_id
 
     def _item(self, item_id: str) -> OpenItem:
         hit = self.hit_by_item.get(item_id)

@@ -7,16 +7,24 @@ them (an open item's amounts are all in ``OpenItem.currency``, a receipt's in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
+from typing import Any
 
 from ar.money import exponent
 
 ZERO = Decimal(0)
 
 JsonValue = str | int | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
+
+
+def rebuilt(record: Any) -> tuple[Any, ...]:
+    """How a record pickles and copies: its class called with its fields. The default (an
+    empty object, then the fields set one by one) cannot work on a frozen record compiled
+    by mypyc (see gateway/compiled.py), so every record here says so itself."""
+    return (type(record), tuple(getattr(record, f.name) for f in fields(record)))
 
 
 class TrxType(StrEnum):
@@ -71,6 +79,9 @@ class DiscountTier:
     def last_day(self, trx_date: date) -> date:
         return self.until if self.until is not None else trx_date + timedelta(days=self.days)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return rebuilt(self)
+
 
 @dataclass(frozen=True, slots=True)
 class OpenItem:
@@ -116,6 +127,9 @@ class OpenItem:
             best = max(best, value)
         return min(best, self.amount_due_remaining)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return rebuilt(self)
+
 
 @dataclass(frozen=True, slots=True)
 class ReceiptFacts:
@@ -134,6 +148,9 @@ class ReceiptFacts:
     def __post_init__(self) -> None:
         _require_decimal("ReceiptFacts", "amount", self.amount)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return rebuilt(self)
+
 
 @dataclass(frozen=True, slots=True)
 class CustomerFacts:
@@ -146,6 +163,9 @@ class CustomerFacts:
     parent_id: str | None = None
     related_ids: tuple[str, ...] = ()  # children and other customers whose items it may pay
     profile: str = "default"  # the rule-set name of its customer profile
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return rebuilt(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +191,9 @@ class ProposedApplication:
             "write_off": str(self.write_off),
         }
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return rebuilt(self)
+
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
@@ -195,6 +218,9 @@ class Evidence:
             "score_components": {name: value for name, value in self.components},
         }
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return rebuilt(self)
+
 
 @dataclass(frozen=True, slots=True)
 class Recommendation:
@@ -215,6 +241,9 @@ class Recommendation:
 
     def item_ids(self) -> tuple[str, ...]:
         return tuple(sorted(a.item_id for a in self.applications))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return rebuilt(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,3 +276,6 @@ class Decision:
             "unapplied": str(self.unapplied),
             "rule_set": self.rule_set,
         }
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return rebuilt(self)
