@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session
 from ar.cashapp.indexes import index_items
 from ar.model import Customer, CustomerBankAccount, PaymentSchedule, Transaction
 from ar.receipts import Receipt
+from gateway import compiled
 from gateway.db import make_engine, upgrade
 
 NOW = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
@@ -309,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         "run: `match run` in a child process (index: its catch-up of keys and name tokens; match: the\n"
         "decisions), wall and CPU seconds; rcpt/s: receipts per wall second of the run."
     )
+    print(f"engine: {compiled.describe()}")
     print(
         f"{'invoices':>10}{'customers':>10}{'receipts':>10}{'setup s':>9}{'keys s':>8}{'keys cpu':>9}"
         f"{'run s':>8}{'run cpu':>9}{'index s':>9}{'match s':>9}{'rcpt/s':>8}{'RSS MB':>8}"
