@@ -24,7 +24,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, or_, select
+from sqlalchemy import Table, and_, func, select
 from sqlalchemy.orm import Session
 
 from ar.cashapp.indexes import item_keys
@@ -123,6 +123,7 @@ class _Read:
     statement: Any
     in_column: Any
     equal_columns: tuple[Any, ...] = ()
+    order_by: tuple[Any, ...] = ()
     _sql: dict[tuple[str, str], tuple[tuple[str, str], str]] = field(default_factory=dict)
 
     def compiled(self, dialect: Any) -> tuple[tuple[str, str], str]:
@@ -137,6 +138,8 @@ class _Read:
 
             head = f"{self.statement.compile(dialect=dialect)} WHERE {name(self.in_column)}"
             tail = "".join(f" AND {name(c)} = {mark}" for c in self.equal_columns)
+            if self.order_by:
+                tail += f" ORDER BY {', '.join(name(c) for c in self.order_by)}"
             found = self._sql[key] = ((head, tail), mark)
         return found
 
@@ -148,6 +151,23 @@ _OPEN_ITEMS_BY_KEY = _Read(
     _KEYS.key,
     (_PS.status,),
 )
+_CUSTOMERS_BY_ID = _Read(
+    select(_CUSTOMERS.id, _CUSTOMERS.number, _CUSTOMERS.name, _CUSTOMERS.profile), _CUSTOMERS.id
+)
+_IBANS_OF_CUSTOMERS = _Read(
+    select(_ACCOUNTS.customer_id, _ACCOUNTS.iban), _ACCOUNTS.customer_id, order_by=(_ACCOUNTS.id,)
+)
+_OWNERS_OF_IBANS = _Read(
+    select(_ACCOUNTS.iban, _ACCOUNTS.customer_id), _ACCOUNTS.iban, order_by=(_ACCOUNTS.customer_id,)
+)
+_RELATIONSHIP_COLUMNS = (
+    _RELATIONSHIPS.id,
+    _RELATIONSHIPS.payer_id,
+    _RELATIONSHIPS.customer_id,
+    _RELATIONSHIPS.reciprocal,
+)
+_RELATIONSHIPS_OF_PAYERS = _Read(select(*_RELATIONSHIP_COLUMNS), _RELATIONSHIPS.payer_id)
+_RELATIONSHIPS_OF_CUSTOMERS = _Read(select(*_RELATIONSHIP_COLUMNS), _RELATIONSHIPS.customer_id)
 
 
 _ITEM_TYPES = {t.value: t for t in ItemType}
@@ -258,12 +278,20 @@ class DbLedgerView:
         equal to one of ``extra``), as the driver returns them: nothing converted per value,
         the SQL compiled once per dialect (the hot reads of open items and their keys;
         ``item_of`` converts what it needs). The session is flushed first, as
-        ``Session.execute`` does."""
+        ``Session.execute`` does. The driver's own cursor, in the session's transaction: its
+        rows are the driver's tuples (SQLAlchemy would wrap each in a ``Row``, which cost more
+        than the read itself)."""
         self.session.flush()
         connection = self.session.connection()
         head, mark = read.compiled(connection.dialect)
         sql = f"{head[0]} IN ({', '.join([mark] * len(values))}){head[1]}"
-        return connection.exec_driver_sql(sql, (*values, *extra)).fetchall()
+        cursor = connection.connection.cursor()
+        try:
+            cursor.execute(sql, (*values, *extra))
+            rows: Sequence[Any] = cursor.fetchall()
+        finally:
+            cursor.close()
+        return rows
 
     def bind(self, session: Session) -> None:
         """Use another session (a new batch's transaction); the caches stay."""
@@ -336,34 +364,24 @@ class DbLedgerView:
     def _load_customers(self, ids: Iterable[str]) -> None:
         wanted = sorted({int(i) for i in ids if i not in self._customers})
         for chunk in _chunks(wanted):
-            self.queries += 3
-            found = {
-                row.id: row
-                for row in self._rows(
-                    select(_CUSTOMERS.id, _CUSTOMERS.number, _CUSTOMERS.name, _CUSTOMERS.profile).where(
-                        _CUSTOMERS.id.in_(chunk)
-                    )
-                )
+            self.queries += 4
+            found: dict[int, tuple[str, str, str]] = {
+                customer_id: (number, name, profile)
+                for customer_id, number, name, profile in self._driver_rows(_CUSTOMERS_BY_ID, chunk)
             }
             ibans: dict[int, list[str]] = defaultdict(list)
-            for customer_id, iban in self._rows(
-                select(_ACCOUNTS.customer_id, _ACCOUNTS.iban)
-                .where(_ACCOUNTS.customer_id.in_(chunk))
-                .order_by(_ACCOUNTS.id)
-            ):
+            for customer_id, iban in self._driver_rows(_IBANS_OF_CUSTOMERS, chunk):
                 ibans[customer_id].append(iban)
             parents: dict[int, int] = {}
             children: dict[int, list[str]] = defaultdict(list)
             related: dict[int, list[str]] = defaultdict(list)
-            for payer, customer, reciprocal in self._rows(
-                select(
-                    _RELATIONSHIPS.payer_id,
-                    _RELATIONSHIPS.customer_id,
-                    _RELATIONSHIPS.reciprocal,
-                )
-                .where(or_(_RELATIONSHIPS.payer_id.in_(chunk), _RELATIONSHIPS.customer_id.in_(chunk)))
-                .order_by(_RELATIONSHIPS.id)
-            ):
+            # the relationships the chunk's customers are in, either side, in the order they were made
+            relationships: dict[int, tuple[int, int, Any]] = {}
+            for read in (_RELATIONSHIPS_OF_PAYERS, _RELATIONSHIPS_OF_CUSTOMERS):
+                for relationship_id, payer, customer, reciprocal in self._driver_rows(read, chunk):
+                    relationships[relationship_id] = (payer, customer, reciprocal)
+            for relationship_id in sorted(relationships):
+                payer, customer, reciprocal = relationships[relationship_id]
                 children[payer].append(str(customer))
                 if reciprocal:
                     related[customer].append(str(payer))
@@ -376,15 +394,16 @@ class DbLedgerView:
                 if row is None:
                     self._customers[key] = None
                     continue
+                number, name, profile = row
                 parent = parents.get(customer_id)
                 self._customers[key] = CustomerFacts(
                     customer_id=key,
-                    number=row.number,
-                    name=row.name,
+                    number=number,
+                    name=name,
                     ibans=tuple(ibans.get(customer_id, ())),
                     parent_id=str(parent) if parent is not None else None,
                     related_ids=tuple(related.get(customer_id, ())),
-                    profile=self._rule_set_of.get(row.profile, self._default),
+                    profile=self._rule_set_of.get(profile, self._default),
                 )
 
     def customer(self, customer_id: str) -> CustomerFacts | None:
@@ -402,11 +421,7 @@ class DbLedgerView:
         owners: dict[str, list[str]] = defaultdict(list)
         for chunk in _chunks(wanted):
             self.queries += 1
-            for iban, customer_id in self._rows(
-                select(_ACCOUNTS.iban, _ACCOUNTS.customer_id)
-                .where(_ACCOUNTS.iban.in_(chunk))
-                .order_by(_ACCOUNTS.customer_id)
-            ):
+            for iban, customer_id in self._driver_rows(_OWNERS_OF_IBANS, chunk):
                 owners[iban].append(str(customer_id))
         for iban in wanted:
             self._by_iban[iban] = tuple(owners.get(iban, ()))
