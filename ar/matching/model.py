@@ -83,7 +83,7 @@ class DiscountTier:
         return rebuilt(self)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class OpenItem:
     """An open debit or credit item (payment schedule) of a customer."""
 
@@ -102,9 +102,48 @@ class OpenItem:
     late_charges: Decimal = ZERO  # part of the remaining amount that is late charges
     references: tuple[str, ...] = ()  # other references the item is known by (RF creditor ref, order no.)
 
-    def __post_init__(self) -> None:
-        for name in ("amount_due_original", "amount_due_remaining", "disputed_amount", "late_charges"):
-            _require_decimal("OpenItem", name, getattr(self, name))
+    def __init__(
+        self,
+        item_id: str,
+        trx_number: str,
+        customer_id: str,
+        currency: str,
+        amount_due_original: Decimal,
+        amount_due_remaining: Decimal,
+        trx_date: date,
+        due_date: date,
+        discounts: tuple[DiscountTier, ...] = (),
+        payment_term: str = "",
+        trx_type: TrxType = TrxType.INVOICE,
+        disputed_amount: Decimal = ZERO,
+        late_charges: Decimal = ZERO,
+        references: tuple[str, ...] = (),
+    ) -> None:
+        # Written out (``init=False``): compiled by mypyc (ADR 4) this builds an item in a fifth
+        # of the time of the generated one, which stays interpreted; an item is built for every
+        # open item read. The defaults are the fields' (a test compares them).
+        if type(amount_due_original) is not Decimal:
+            _require_decimal("OpenItem", "amount_due_original", amount_due_original)
+        if type(amount_due_remaining) is not Decimal:
+            _require_decimal("OpenItem", "amount_due_remaining", amount_due_remaining)
+        if type(disputed_amount) is not Decimal:
+            _require_decimal("OpenItem", "disputed_amount", disputed_amount)
+        if type(late_charges) is not Decimal:
+            _require_decimal("OpenItem", "late_charges", late_charges)
+        object.__setattr__(self, "item_id", item_id)
+        object.__setattr__(self, "trx_number", trx_number)
+        object.__setattr__(self, "customer_id", customer_id)
+        object.__setattr__(self, "currency", currency)
+        object.__setattr__(self, "amount_due_original", amount_due_original)
+        object.__setattr__(self, "amount_due_remaining", amount_due_remaining)
+        object.__setattr__(self, "trx_date", trx_date)
+        object.__setattr__(self, "due_date", due_date)
+        object.__setattr__(self, "discounts", discounts)
+        object.__setattr__(self, "payment_term", payment_term)
+        object.__setattr__(self, "trx_type", trx_type)
+        object.__setattr__(self, "disputed_amount", disputed_amount)
+        object.__setattr__(self, "late_charges", late_charges)
+        object.__setattr__(self, "references", references)
 
     @property
     def is_credit(self) -> bool:
