@@ -67,10 +67,24 @@ def built_from() -> dict[str, str]:
     return {str(k): str(v) for k, v in recorded.items()} if isinstance(recorded, dict) else {}
 
 
+def strays() -> list[str]:
+    """Modules of ``ar`` with an extension beside their source that are not in ``MODULES``
+    (left by a build from an older list): Python would import the extension, not the source."""
+    found = []
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        for extension in sorted((ROOT / "ar").rglob(f"*{suffix}")):
+            source = extension.with_name(extension.name[: -len(suffix)] + ".py")
+            module = ".".join(source.relative_to(ROOT).with_suffix("").parts)
+            if source.exists() and module not in MODULES:
+                found.append(module)
+    return found
+
+
 def stale() -> list[str]:
-    """The modules whose extension was built from another source than the one beside it."""
+    """The modules whose extension was built from another source than the one beside it, or
+    that are no longer to be compiled at all."""
     recorded = built_from()
-    return [m for m in MODULES if extensions_of(m) and recorded.get(m) != source_digest(m)]
+    return [m for m in MODULES if extensions_of(m) and recorded.get(m) != source_digest(m)] + strays()
 
 
 def loaded_compiled() -> list[str]:

@@ -28,7 +28,7 @@ BUILD = ROOT / "build" / "mypyc"
 
 
 def _remove_extensions() -> None:
-    for module in compiled.MODULES:
+    for module in (*compiled.MODULES, *compiled.strays()):
         for extension in compiled.extensions_of(module):
             extension.unlink()
     for shared in (ROOT / "ar").glob("_compiled__mypyc*"):

@@ -89,6 +89,10 @@ def test_an_extension_is_stale_when_its_source_changed_since_the_build(
     assert compiled.stale() == ["ar.matching.engine"]
     manifest.write_text(json.dumps(recorded), encoding="utf-8")
     assert compiled.stale() == []
+    # an extension of a module no longer in the list still shadows its source
+    monkeypatch.setattr(compiled, "MODULES", tuple(m for m in compiled.MODULES if m != "ar.matching.scoring"))
+    assert compiled.strays() == ["ar.matching.scoring"]
+    assert compiled.stale() == ["ar.matching.scoring"]
 
 
 def test_records_and_the_engine_survive_pickling_and_copying() -> None:
