@@ -60,10 +60,8 @@ def main() -> int:
     )
     args = parser.parse_args()
     os.chdir(ROOT)  # mypy reads [tool.mypy] from pyproject.toml here
-    if args.if_stale:
-        missing = [m for m in compiled.MODULES if not compiled.extensions_of(m)]
-        if not missing and not compiled.stale():
-            return 0
+    if args.if_stale and not compiled.not_built() and not compiled.stale():
+        return 0
     print(f"compiling {len(compiled.MODULES)} modules with mypyc (a minute or two)", file=sys.stderr)
     try:
         build()

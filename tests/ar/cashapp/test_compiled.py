@@ -47,7 +47,7 @@ def _python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_hot_modules_run_compiled_from_the_sources_beside_them() -> None:
-    missing = [m for m in compiled.MODULES if not compiled.extensions_of(m)]
+    missing = compiled.not_built()
     if missing:
         component_missing(
             f"not compiled: {', '.join(missing)} (`make` runs scripts/compile_modules.py; it needs gcc)"
@@ -60,7 +60,7 @@ def test_the_hot_modules_run_compiled_from_the_sources_beside_them() -> None:
 def test_a_process_started_elsewhere_runs_the_compiled_modules(tmp_path: Path) -> None:
     """The CLI and the planner are started from any folder: the extensions (and mypyc's shared
     library, inside the ``ar`` package) must be found from there, as the sources are."""
-    if not all(compiled.extensions_of(m) for m in compiled.MODULES):
+    if compiled.not_built():
         component_missing("not compiled (`make` runs scripts/compile_modules.py; it needs gcc)")
     code = (
         "import pathlib, gateway; print(pathlib.Path(gateway.__file__).resolve().parents[1], flush=True)\n"
@@ -79,7 +79,7 @@ def test_a_process_started_elsewhere_runs_the_compiled_modules(tmp_path: Path) -
 def test_an_extension_is_stale_when_its_source_changed_since_the_build(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not all(compiled.extensions_of(m) for m in compiled.MODULES):
+    if compiled.not_built():
         component_missing("not compiled (`make` runs scripts/compile_modules.py; it needs gcc)")
     recorded = compiled.built_from()
     manifest = tmp_path / "sources.json"
@@ -119,7 +119,7 @@ def test_records_and_the_engine_survive_pickling_and_copying() -> None:
 
 
 def test_the_matching_tests_pass_on_the_sources() -> None:
-    if not all(compiled.extensions_of(m) for m in compiled.MODULES):
+    if compiled.not_built():
         pytest.skip("the hot modules are not compiled: the tests already run on the sources")
     result = subprocess.run(
         [
@@ -176,7 +176,7 @@ print(json.dumps(summary.as_dict() | {"timing": None}, default=str))
 def test_a_run_on_the_sources_leaves_the_books_of_the_compiled_run(
     tmp_path: Path, setup: Setup, cashapp: CashApplication, seed: int, batch_size: int
 ) -> None:
-    if not all(compiled.extensions_of(m) for m in compiled.MODULES):
+    if compiled.not_built():
         pytest.skip("the hot modules are not compiled: there is one build to run")
     urls = f"sqlite:///{tmp_path / 'compiled.sqlite'}", f"sqlite:///{tmp_path / 'sources.sqlite'}"
     try:
