@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from stdnum import ean
 
 from ar import audit
+from ar.cashapp import indexes
 from ar.errors import NotFoundError
 from ar.model import Customer, CustomerBankAccount, CustomerRelationship, Mandate
 from ar.rows import ImportRejected, RowError, RowProblem, SourceRow, header_problems, iso_date, text
@@ -329,6 +330,15 @@ def _write(
         session, [existing[r.number].id for r in rows], [r.mandate_id for r in rows if r.mandate_id]
     )
     new_numbers = {c.number for c in new}
+    # the name search of cash application finds them from now on (not only after the next run)
+    indexes.index_customers(
+        session,
+        (
+            (existing[r.number].id, existing[r.number].name)
+            for r in rows
+            if r.number in new_numbers or "name" in changes[r.number]
+        ),
+    )
     with session.no_autoflush:
         for row in rows:
             customer = existing[row.number]

@@ -7,9 +7,10 @@ For each point (number of open invoices) the setup bulk-loads, with SQLAlchemy c
 INSERTs, the customers (with IBANs), the invoices and their open items, and the
 receipts (bulk-inserted as recorded statement receipts: the camt.053 parser has its own
 benchmark). The transaction import gives each new item its reference keys as it writes
-it (`ar.cashapp.indexes.index_items`); the bulk load calls the same function on each
-chunk of items it inserts, and that time (wall and CPU) is printed apart as `keys`: a
-deployment pays it when its invoices are created, not when it matches. Then
+it (`ar.cashapp.indexes.index_items`), and the customer import each new customer its name
+tokens (`index_customers`); the bulk load calls the same functions on what it inserts, and
+that time (wall and CPU) is printed apart as `keys`: a deployment pays it when its
+invoices and customers are created, not when it matches. Then
 `arbridge match run --json` runs in a child process, timed (wall and CPU, its planner
 process's included: `gateway.match_pipeline`), its peak RSS measured (the run's and the
 planner's, summed); its own start (`index`: keys of open items that still lack them, name tokens
@@ -40,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from ar.cashapp.indexes import index_items
+from ar.cashapp.indexes import index_customers, index_items
 from ar.model import Customer, CustomerBankAccount, PaymentSchedule, Transaction
 from ar.receipts import Receipt
 from gateway import compiled
@@ -61,6 +62,10 @@ def iban(n: int) -> str:
 def _insert(connection: Any, table: Any, rows: list[dict[str, Any]]) -> None:
     for start in range(0, len(rows), CHUNK):
         connection.execute(insert(table), rows[start : start + CHUNK])
+
+
+def _customer_name(n: int) -> str:
+    return f"Kunde {n} Handel GmbH"
 
 
 def _cpu() -> float:
@@ -93,7 +98,7 @@ def build(url: str, invoices: int, customers: int, receipts: int, seed: int = 7)
                 {
                     "id": c,
                     "number": f"C{c:07d}",
-                    "name": f"Kunde {c} Handel GmbH",
+                    "name": _customer_name(c),
                     "customer_class": "trade",
                     "profile": "default",
                     "active": True,
@@ -103,6 +108,10 @@ def build(url: str, invoices: int, customers: int, receipts: int, seed: int = 7)
                 for c in range(1, customers + 1)
             ],
         )
+        wall, cpu = time.perf_counter(), _cpu()
+        index_customers(session, [(c, _customer_name(c)) for c in range(1, customers + 1)])
+        keys_wall += time.perf_counter() - wall
+        keys_cpu += _cpu() - cpu
         _insert(
             connection,
             CustomerBankAccount.__table__,
@@ -306,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-match-"))
     root.mkdir(parents=True, exist_ok=True)
     print(
-        "keys: reference keys given to the items as they are loaded (paid when invoices are created);\n"
+        "keys: reference keys of the items and name tokens of the customers, given as they are loaded\n"
+        "(paid when invoices and customers are created);\n"
         "run: `match run` in a child process (index: its catch-up of keys and name tokens; match: the\n"
         "decisions), wall and CPU seconds; rcpt/s: receipts per wall second of the run."
     )

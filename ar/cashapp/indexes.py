@@ -6,9 +6,11 @@ a memo of a dispute's resolution), the same keys ``index_keys`` makes of the tra
 number, the ISO 11649 creditor reference printed for it and its order number.
 ``index_open_items`` (run by ``match run`` before it decides anything) gives keys to any
 open item still without them: rows written before this index existed, or by a path that
-does not keep it. ``index_customer_names`` refreshes the name tokens of customers new or
-renamed since they were last indexed. Lookups join the open items and filter on their
-status, so keys of closed items do no harm (and are there again when an item reopens).
+does not keep it. A customer is given its name tokens likewise when the customer import
+creates or renames it (``index_customers``), and ``index_customer_names`` (also run by
+``match run``) catches up with customers new or renamed otherwise. Lookups join the open
+items and filter on their status, so keys of closed items do no harm (and are there again
+when an item reopens).
 
 >>> creditor_reference("INV-000123")
 'RF73INV000123'
@@ -96,18 +98,24 @@ def index_open_items(session: Session) -> int:
     return index_items(session, ((r[0], r[1], r[2]) for r in rows))
 
 
+def index_customers(session: Session, customers: Iterable[tuple[int, str]]) -> int:
+    """Name tokens for these customers, given as (id, name), in place of any they had; how many."""
+    named = list(customers)
+    for ids in _chunks([customer_id for customer_id, _ in named]):
+        session.execute(delete(CustomerNameToken).where(CustomerNameToken.customer_id.in_(ids)))
+    batch: list[tuple[int, str, str]] = []
+    for customer_id, name in named:
+        for token in sorted(set(name_tokens(name))) or [""]:
+            batch.append((customer_id, token[:240], name))
+    for rows in _chunks(batch, INSERT_CHUNK):
+        bulkrows.insert_tuples(session, CustomerNameToken, ("customer_id", "token", "name"), rows)
+    return len(named)
+
+
 def index_customer_names(session: Session) -> int:
     """Name tokens for customers new or renamed since they were last indexed; how many."""
     current = exists().where(
         CustomerNameToken.customer_id == Customer.id, CustomerNameToken.name == Customer.name
     )
     stale = session.execute(select(Customer.id, Customer.name).where(~current)).all()
-    for ids in _chunks([customer_id for customer_id, _ in stale]):
-        session.execute(delete(CustomerNameToken).where(CustomerNameToken.customer_id.in_(ids)))
-    batch: list[tuple[int, str, str]] = []
-    for customer_id, name in stale:
-        for token in sorted(set(name_tokens(name))) or [""]:
-            batch.append((customer_id, token[:240], name))
-    for rows in _chunks(batch, INSERT_CHUNK):
-        bulkrows.insert_tuples(session, CustomerNameToken, ("customer_id", "token", "name"), rows)
-    return len(stale)
+    return index_customers(session, ((customer_id, name) for customer_id, name in stale))

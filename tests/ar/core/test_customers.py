@@ -10,6 +10,9 @@ from sqlalchemy.orm import Session
 
 from ar import customers
 from ar.audit import AuditEvent
+from ar.cashapp.indexes import index_customer_names
+from ar.cashapp.tables import CustomerNameToken
+from ar.matching.context import name_tokens
 from ar.model import Customer, CustomerBankAccount, CustomerRelationship, Mandate
 from ar.rows import ImportRejected
 from tests.ar.core.helpers import NOW, add_customers, rows
@@ -132,6 +135,33 @@ def test_reimport_updates_and_audits_every_change(session: Session) -> None:
     assert (
         session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.entity_id == "A")) == 2
     )
+
+
+def _name_tokens(session: Session) -> dict[str, list[tuple[str, str]]]:
+    rows = session.execute(
+        select(Customer.number, CustomerNameToken.token, CustomerNameToken.name)
+        .join(Customer, Customer.id == CustomerNameToken.customer_id)
+        .order_by(Customer.number, CustomerNameToken.token)
+    )
+    tokens: dict[str, list[tuple[str, str]]] = {}
+    for number, token, name in rows:
+        tokens.setdefault(number, []).append((token, name))
+    return tokens
+
+
+def test_the_import_gives_new_and_renamed_customers_their_name_tokens(session: Session) -> None:
+    add_customers(session, _c("A", name="Müller Handel GmbH"), _c("B", name="Schmidt AG"))
+    created = _name_tokens(session)
+    assert sorted(created) == ["A", "B"]
+    assert {name for token, name in created["A"]} == {"Müller Handel GmbH"}
+    assert [token for token, _ in created["A"]] == sorted(set(name_tokens("Müller Handel GmbH")))
+    # a rename replaces the tokens of that customer only; the other keeps its rows
+    add_customers(session, _c("A", name="Weber KG"), _c("B", name="Schmidt AG"))
+    renamed = _name_tokens(session)
+    assert renamed["A"] == [(t, "Weber KG") for t in sorted(set(name_tokens("Weber KG")))]
+    assert renamed["B"] == created["B"]
+    # so the match run's catch-up has nothing left to do for them
+    assert index_customer_names(session) == 0
 
 
 def test_mandate_of_another_customer_is_refused(session: Session) -> None:
