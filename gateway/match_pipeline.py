@@ -36,7 +36,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ar.cashapp.run import OPEN_STATUSES, CashApplication, RunSummary, prepare_periods
+from ar.cashapp.run import OPEN_STATUSES, CashApplication, RunSummary
 from ar.cashapp.view import DbLedgerView
 from ar.matching.model import OpenItem
 from ar.receipts import Receipt
@@ -124,10 +124,6 @@ class Planner:
         if len(chunks) < MIN_BATCHES:
             self.close()
             return 0
-        with self.sessions() as session, session.begin():
-            prepare_periods(
-                session, self.cash_application.setup, [i for c in chunks for i in c], self.now().date()
-            )
         written = 0
         view: DbLedgerView | None = None
         try:

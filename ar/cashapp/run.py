@@ -23,7 +23,8 @@ twice therefore applies nothing twice; a receipt left to a person is decided aga
 (new invoices may have arrived) and gets fresh recommendations.
 
 ``run`` works in the caller's session and never commits; ``run_batches`` takes a session
-factory and commits every ``batch_size`` receipts, so a crash loses at most a batch.
+factory and commits every ``batch_size`` receipts (or fewer: ``batches``), so a crash loses at
+most a batch.
 """
 
 from __future__ import annotations
@@ -173,6 +174,28 @@ def _undecided(replay: bool = False) -> Any:
     return ~exists().where(*decided)
 
 
+def open_receipts(
+    session: Session,
+    receipt_ids: Iterable[int] | None = None,
+    *,
+    since: date | None = None,
+    replay: bool = False,
+) -> list[tuple[int, date]]:
+    """Receipts the engine may decide, oldest first, with their dates (see the module docstring)."""
+    stmt = select(Receipt.id, Receipt.receipt_date).where(
+        Receipt.status.in_(OPEN_STATUSES),
+        _undecided(replay),
+    )
+    if since is not None:
+        stmt = stmt.where(Receipt.receipt_date >= since)
+    stmt = stmt.order_by(Receipt.receipt_date, Receipt.id)
+    found = [(int(i), when) for i, when in session.execute(stmt)]
+    if receipt_ids is None:
+        return found
+    wanted = set(receipt_ids)
+    return [r for r in found if r[0] in wanted] if wanted else []
+
+
 def open_receipt_ids(
     session: Session,
     receipt_ids: Iterable[int] | None = None,
@@ -180,23 +203,33 @@ def open_receipt_ids(
     since: date | None = None,
     replay: bool = False,
 ) -> list[int]:
-    """Receipts the engine may decide, oldest first (see the module docstring)."""
-    stmt = select(Receipt.id).where(
-        Receipt.status.in_(OPEN_STATUSES),
-        _undecided(replay),
-    )
-    if since is not None:
-        stmt = stmt.where(Receipt.receipt_date >= since)
-    stmt = stmt.order_by(Receipt.receipt_date, Receipt.id)
-    if receipt_ids is None:
-        return list(session.scalars(stmt))
-    wanted = set(receipt_ids)
-    return [i for i in session.scalars(stmt) if i in wanted] if wanted else []
+    """The ids of ``open_receipts``."""
+    return [i for i, _ in open_receipts(session, receipt_ids, since=since, replay=replay)]
 
 
 def _chunks(values: Sequence[int], size: int) -> Iterator[Sequence[int]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+def batches(ids: Sequence[int], size: int, *, ramp: bool = False) -> list[Sequence[int]]:
+    """``ids`` in batches of ``size``. With ``ramp`` (the pipelined run: ``gateway.match_pipeline``)
+    the first two batches and the last two are a quarter and a half of ``size``: the writing
+    process starts on the first plan sooner, and writes the last one alone for less long."""
+    edges = [max(1, size // 4), max(1, size // 2)]
+    if not ramp or len(ids) < 2 * sum(edges) + size:
+        return list(_chunks(ids, size))
+    found: list[Sequence[int]] = []
+    start = 0
+    for count in edges:
+        found.append(ids[start : start + count])
+        start += count
+    end = len(ids) - sum(edges)
+    found += [ids[i : min(i + size, end)] for i in range(start, end, size)]
+    for count in reversed(edges):
+        found.append(ids[end : end + count])
+        end += count
+    return found
 
 
 class CashApplication:
@@ -516,17 +549,12 @@ class CashApplication:
             session.execute(insert(MatchRecommendation), recommendation_rows(receipt_id, decision, now))
 
 
-def prepare_periods(session: Session, setup: Setup, receipt_ids: Sequence[int], today: date) -> None:
+def prepare_periods(session: Session, setup: Setup, dates: Iterable[date], today: date) -> None:
     """Create the accounting periods the receipts' journals will post into (their dates and
     today's), so that a plan made in a read-only transaction finds them all; a closed or
     missing period is left for the plan to refuse, as it would."""
     resolver = PeriodResolver(session, setup.calendar)
-    dates = {today}
-    for chunk in _chunks(receipt_ids, 500):
-        dates.update(
-            session.scalars(select(_RECEIPTS.receipt_date).distinct().where(_RECEIPTS.id.in_(chunk)))
-        )
-    for when in sorted(dates):
+    for when in sorted({today, *dates}):
         with contextlib.suppress(ArError):
             resolver.resolve(when)
 
@@ -548,7 +576,8 @@ def _as_recommendation(decision: Decision, reasons: Sequence[str]) -> Decision:
 
 #: ``run_batches``' hook to decide leading batches some other way (the gateway's pipelined run):
 #: given the batches and the run's summary, it decides and commits a prefix of them, adds what
-#: it did to the summary, and returns how many; the run decides the rest itself.
+#: it did to the summary, and returns how many; the run decides the rest itself. The periods
+#: of the receipts' dates and today's exist when it starts (``prepare_periods``).
 BatchRunner = Callable[[Sequence[Sequence[int]], RunSummary], int]
 
 
@@ -564,15 +593,20 @@ def run_batches(
     runner: BatchRunner | None = None,
 ) -> RunSummary:
     """Index, then decide in transactions of ``batch_size`` receipts, each committed (in bulk
-    unless ``bulk`` is false: see ``CashApplication.decide_batch``); ``runner`` first, when given."""
+    unless ``bulk`` is false: see ``CashApplication.decide_batch``); ``runner`` first, when given
+    (then the first and last batches are smaller: ``batches``)."""
     summary = RunSummary()
     started = time.perf_counter()
     with sessions() as session, session.begin():
         summary.indexed_items = index_open_items(session)
         summary.indexed_customers = index_customer_names(session)
-        ids = open_receipt_ids(session, receipt_ids)
+        receipts = open_receipts(session, receipt_ids)
+        ids = [receipt_id for receipt_id, _ in receipts]
+        if runner is not None:
+            # the runner plans in read-only transactions: the periods it posts into must exist
+            prepare_periods(session, cash_application.setup, {d for _, d in receipts}, now().date())
     summary.index_seconds = time.perf_counter() - started
-    chunks = list(_chunks(ids, batch_size))
+    chunks = batches(ids, batch_size, ramp=runner is not None)
     first = runner(chunks, summary) if runner is not None and chunks else 0
     done = sum(len(chunk) for chunk in chunks[:first])
     if first and progress is not None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from ar import applications
 from ar.applications import ENGINE_ACTOR, ApplicationStatus, ReceivableApplication, Setup
-from ar.cashapp.run import CashApplication, open_receipt_ids
+from ar.cashapp.run import CashApplication, batches, open_receipt_ids, open_receipts
 from ar.cashapp.tables import MatchDecision, MatchRecommendation
 from ar.matching.engine import MatchingEngine
 from ar.matching.rules import RuleSet
@@ -131,6 +131,26 @@ def _applied(session: Session, receipt_id: int) -> list[tuple[str, str, str]]:
     return sorted(out)
 
 
+@pytest.mark.parametrize(
+    ("count", "size", "ramp", "sizes"),
+    [
+        (0, 4, False, []),
+        (10, 4, False, [4, 4, 2]),
+        (10, 4, True, [1, 2, 4, 2, 1]),
+        (13, 4, True, [1, 2, 4, 3, 2, 1]),
+        # too few for the ramp (a quarter and a half each end, and one whole batch): as without it
+        (9, 4, True, [4, 4, 1]),
+        (3, 1, True, [1, 1, 1]),
+        (100_000, 2000, True, [500, 1000] + [2000] * 48 + [1000, 1000, 500]),
+    ],
+)
+def test_batches(count: int, size: int, ramp: bool, sizes: list[int]) -> None:
+    ids = list(range(100, 100 + count))
+    found = batches(ids, size, ramp=ramp)
+    assert [len(batch) for batch in found] == sizes
+    assert [i for batch in found for i in batch] == ids
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_run_outcomes(
     session: Session, setup: Setup, books: Books, cashapp: CashApplication, case: Case
@@ -191,6 +211,7 @@ def test_running_twice_applies_nothing_twice(
     assert second.receipts == 2
     assert session.scalars(select(ReceivableApplication.id)).all() == rows_after_first
     assert open_receipt_ids(session) == [r.id for r in receipts[1:]]
+    assert open_receipts(session) == [(r.id, r.receipt_date) for r in receipts[1:]]
     assert_books_agree(session, setup)
 
 
