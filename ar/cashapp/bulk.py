@@ -2,21 +2,24 @@
 INSERTs and executemany UPDATEs (SQLAlchemy Core), with the ledger effect of the
 per-receipt services.
 
-``BatchPlan.add`` carries out one receipt's decision on in-memory state exactly as
-``CashApplication.persist`` does through ``ar.applications`` (``identify``,
+``BatchPlan.apply`` and ``post`` carry out one receipt's decision on in-memory state
+exactly as ``CashApplication.persist`` does through ``ar.applications`` (``identify``,
 ``post_receipt``, ``apply``): the same ``receivable_applications`` rows (statuses, signs,
 customers, rule, score, evidence, made_by, accounting dates), the same journals and lines,
 the same open-item balances and statuses, receipt statuses, audit events, decisions and
-recommendations. It checks what those services check (currency, the sign of a credit, a
+recommendations. They check what those services check (currency, the sign of a credit, a
 dispute held out of matching, the unapplied amount, the write-off limit, an open period);
 a receipt one of them would refuse is not planned but returned to the caller, which hands
 it to the per-receipt path after the batch is written, so it is refused in the services'
 own words. Each planned application is laid over the view (``DbLedgerView.overlay``), so
-the next receipt of the batch sees what is left of an item.
+the next receipt of the batch sees what is left of an item. What a receipt does is kept
+as ops (post, identify, apply: the amounts and names its rows and journal lines need);
+``write`` turns them into the rows and lines, so that a plan handed over to another
+process (``gateway.match_pipeline``) is built there, not in the planning process.
 
 ``BatchPlan.write`` then locks the items applied to and verifies that their remaining
 amounts are still those the engine saw (``BatchConflict`` otherwise: the caller rolls the
-batch back and runs it per receipt); inserts the application rows; posts their journals
+batch back and runs it per receipt); builds and inserts the application rows; posts their journals
 with ``ledger.post_many`` (one block of gap-free numbers per period); sets the rows'
 journals, the items' and the receipts' new state by id; writes the audit events; and
 replaces the decisions and recommendations of the batch's receipts.
@@ -24,9 +27,8 @@ replaces the decisions and recommendations of the batch's receipts.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -66,6 +68,13 @@ _UNAPP = ApplicationStatus.UNAPPLIED.value
 _APP = ApplicationStatus.APPLIED.value
 _OPEN = ScheduleStatus.OPEN.value
 _CLOSED = ScheduleStatus.CLOSED.value
+_REVERSED = ReceiptStatus.REVERSED.value
+_SYSTEM = MadeBy.SYSTEM.value
+_ENGINE = MadeBy.ENGINE.value
+# what a receipt does, as planned (``BatchPlan.ops``; turned into rows and events by ``write``)
+_POST = "post"
+_IDENTIFY = "identify"
+_APPLY = "apply"
 
 
 def _table(model: Any) -> Table:
@@ -111,6 +120,21 @@ class ReceiptState:
     def posted(self) -> bool:
         return bool(self.buckets)
 
+    def copy(self) -> ReceiptState:
+        """A copy with its own buckets (``dataclasses.replace`` costs several times more)."""
+        return ReceiptState(
+            self.id,
+            self.status,
+            self.customer_id,
+            self.identified_by,
+            self.currency,
+            self.amount_minor,
+            self.receipt_date,
+            self.bank_account,
+            self.entry_ref,
+            dict(self.buckets),
+        )
+
 
 @dataclass(slots=True)
 class _Written:
@@ -149,8 +173,7 @@ class _Event:
 class _Work:
     """What one receipt adds; merged into the batch only when all of it is accepted."""
 
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    events: list[_Event] = field(default_factory=list)
+    ops: list[tuple[Any, ...]] = field(default_factory=list)
     audits: list[dict[str, Any]] = field(default_factory=list)
     items: dict[str, int] = field(default_factory=dict)  # item id -> remaining after this receipt
 
@@ -196,6 +219,9 @@ class BatchPlan:
         # planned in a read-only transaction (the pipelined run's planner): periods only read;
         # ``write`` resolves them again, locked, in the writing session (``attach``)
         self.periods = PeriodResolver(session, setup.calendar, lock=not read_only)
+        #: what the receipts do, in order (``_POST``, ``_IDENTIFY``, ``_APPLY`` tuples): turned into
+        #: ``rows`` and ``events`` by ``write``, in the writing process for a handed-over plan
+        self.ops: list[tuple[Any, ...]] = []
         self.rows: list[dict[str, Any]] = []
         self.events: list[_Event] = []
         self.audits: list[dict[str, Any]] = []
@@ -214,14 +240,11 @@ class BatchPlan:
         """What ``write`` needs, in plain tuples, dicts and lists (pickled in C, where the
         planning's own objects, an ``OpenItem`` per item among them, would cost more to send
         than to plan): not the planning process's session, view or setup."""
+        assert not self.rows, "a plan is handed over before it is written"
         return {
             "now": self.now,
             "today": self.today,
-            "rows": self.rows,
-            "events": [
-                (e.rows, e.event, e.accounting_date, e.description, [tuple(line) for line in e.lines])
-                for e in self.events
-            ],
+            "ops": self.ops,
             "audits": self.audits,
             "items": self._item_states(),
             "changed_receipts": [
@@ -234,11 +257,9 @@ class BatchPlan:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.now = state["now"]
         self.today = state["today"]
-        self.rows = state["rows"]
-        self.events = [
-            _Event(rows, event, when, text, [LineDraft(*line) for line in lines])
-            for rows, event, when, text, lines in state["events"]
-        ]
+        self.ops = state["ops"]
+        self.rows = []
+        self.events = []
         self.audits = state["audits"]
         self.items = {}
         self._handed_items = state["items"]
@@ -256,6 +277,7 @@ class BatchPlan:
         """Take a plan made elsewhere (unpickled) into ``session``, to ``write`` it there (only
         that: the planning's state stayed with the planner)."""
         self.session = session
+        self.setup = setup
         self.periods = PeriodResolver(session, setup.calendar)
 
     def changed_items(self) -> list[OpenItem]:
@@ -271,7 +293,7 @@ class BatchPlan:
         """Carry out an APPLIED / PARTIALLY_APPLIED decision (``CashApplication._apply``); the
         items changed. Refused: nothing of the receipt is planned."""
         assert decision.customer_id is not None and decision.evidence is not None
-        state = dataclasses.replace(receipt, buckets=dict(receipt.buckets))
+        state = receipt.copy()
         work = _Work()
         # encoded by ``write``, once for all rows of the decision (see ``_encode_evidence``)
         evidence = application_evidence(decision)
@@ -298,7 +320,7 @@ class BatchPlan:
 
     def post(self, receipt: ReceiptState, decision: Decision, *, trusted: bool) -> None:
         """Account for a receipt nothing is applied to (``CashApplication._post``); refused: nothing."""
-        state = dataclasses.replace(receipt, buckets=dict(receipt.buckets))
+        state = receipt.copy()
         work = _Work()
         if state.customer_id is None and decision.customer_id and trusted:
             self._identify(
@@ -326,13 +348,13 @@ class BatchPlan:
 
     def _row(
         self,
-        work: _Work,
-        state: ReceiptState,
+        receipt_id: int,
+        currency: str,
         status: str,
         amount_minor: int,
         *,
         accounting_date: date,
-        made_by: MadeBy,
+        made_by: str,
         customer_id: int | None,
         rule: str,
         schedule_id: int | None = None,
@@ -342,14 +364,14 @@ class BatchPlan:
         score: str | None = None,
         evidence: str | Mapping[str, Any] = "{}",
     ) -> int:
-        """One application row; ``evidence`` as ``_evidence_json`` wrote it, or to be written so
-        by ``write`` (a mapping)."""
-        work.rows.append(
+        """One application row (its index); ``evidence`` as ``_evidence_json`` wrote it, or to be
+        written so by ``write`` (a mapping)."""
+        self.rows.append(
             {
-                "receipt_id": state.id,
+                "receipt_id": receipt_id,
                 "status": status,
                 "amount_minor": amount_minor,
-                "currency": state.currency,
+                "currency": currency,
                 "schedule_id": schedule_id,
                 "discount_minor": discount_minor,
                 "write_off_minor": write_off_minor,
@@ -358,7 +380,7 @@ class BatchPlan:
                 "rule": rule,
                 "score": score,
                 "evidence": evidence,
-                "made_by": made_by.value,
+                "made_by": made_by,
                 "actor": ENGINE_ACTOR,
                 "accounting_date": accounting_date,
                 "created_at": self.now,
@@ -367,44 +389,66 @@ class BatchPlan:
                 "reversed_at": None,
             }
         )
-        state.buckets[status] = state.buckets.get(status, 0) + amount_minor
-        return len(work.rows) - 1
+        return len(self.rows) - 1
 
     def _post_receipt(self, work: _Work, state: ReceiptState) -> None:
         """``applications.post_receipt``: +UNID or +UNAPP, Dr cash / Cr unidentified or unapplied."""
         if state.posted:
             return
-        if state.status == ReceiptStatus.REVERSED.value or state.amount_minor <= 0:
+        if state.status == _REVERSED or state.amount_minor <= 0:
             raise Refused(f"receipt {state.id} cannot be posted")
-        when = state.receipt_date
-        self._resolve(when)
+        self._resolve(state.receipt_date)
+        status = _UNID if state.customer_id is None else _UNAPP
+        state.buckets[status] = state.buckets.get(status, 0) + state.amount_minor
+        work.ops.append(
+            (
+                _POST,
+                state.id,
+                state.currency,
+                state.amount_minor,
+                state.customer_id,
+                state.receipt_date,
+                state.bank_account,
+                state.entry_ref,
+            )
+        )
+
+    def _emit_post(
+        self,
+        receipt_id: int,
+        currency: str,
+        amount: int,
+        customer_id: int | None,
+        when: date,
+        bank_account: str,
+        entry_ref: str,
+    ) -> None:
         accounts = self.setup.accounts
-        known = state.customer_id is not None
+        known = customer_id is not None
         row = self._row(
-            work,
-            state,
+            receipt_id,
+            currency,
             _UNAPP if known else _UNID,
-            state.amount_minor,
+            amount,
             accounting_date=when,
-            made_by=MadeBy.SYSTEM,
-            customer_id=state.customer_id,
+            made_by=_SYSTEM,
+            customer_id=customer_id,
             rule="receipt",
         )
-        amount = state.amount_minor
-        work.events.append(
+        self.events.append(
             _Event(
                 [row],
                 "receipt",
                 when,
-                f"receipt {state.id} {state.entry_ref}",
+                f"receipt {receipt_id} {entry_ref}",
                 [
-                    LineDraft(self.setup.cash_account(state.bank_account), amount, 0, state.currency),
+                    LineDraft(self.setup.cash_account(bank_account), amount, 0, currency),
                     LineDraft(
                         accounts.unapplied if known else accounts.unidentified,
                         0,
                         amount,
-                        state.currency,
-                        state.customer_id,
+                        currency,
+                        customer_id,
                     ),
                 ],
             )
@@ -426,26 +470,18 @@ class BatchPlan:
             if unidentified <= 0:
                 raise Refused(f"receipt {state.id}: nothing unidentified to identify")
             self._resolve(self.today)
-            details = {"identified_by": how, **dict(evidence)}
-            common: dict[str, Any] = {
-                "accounting_date": self.today,
-                "made_by": MadeBy.ENGINE,
-                "rule": f"identify:{how}",
-                "evidence": _evidence_json(details),
-            }
-            first = self._row(work, state, _UNID, -unidentified, customer_id=None, **common)
-            second = self._row(work, state, _UNAPP, unidentified, customer_id=customer_id, **common)
-            accounts = self.setup.accounts
-            work.events.append(
-                _Event(
-                    [first, second],
-                    "receipt_identification",
-                    self.today,
-                    f"receipt {state.id} identified as customer {customer.number} ({how})",
-                    [
-                        LineDraft(accounts.unidentified, unidentified, 0, state.currency),
-                        LineDraft(accounts.unapplied, 0, unidentified, state.currency, customer_id),
-                    ],
+            state.buckets[_UNID] = state.buckets.get(_UNID, 0) - unidentified
+            state.buckets[_UNAPP] = state.buckets.get(_UNAPP, 0) + unidentified
+            work.ops.append(
+                (
+                    _IDENTIFY,
+                    state.id,
+                    state.currency,
+                    customer_id,
+                    customer.number,
+                    how,
+                    unidentified,
+                    evidence,
                 )
             )
         work.audits.append(
@@ -458,6 +494,39 @@ class BatchPlan:
                 # encoded by ``write`` (in the writing process, for a handed-over plan)
                 "details": {"customer": customer.number, "how": how},
             }
+        )
+
+    def _emit_identify(
+        self,
+        receipt_id: int,
+        currency: str,
+        customer_id: int,
+        customer_number: str,
+        how: str,
+        unidentified: int,
+        evidence: Mapping[str, Any],
+    ) -> None:
+        details = {"identified_by": how, **dict(evidence)}
+        common: dict[str, Any] = {
+            "accounting_date": self.today,
+            "made_by": _ENGINE,
+            "rule": f"identify:{how}",
+            "evidence": _evidence_json(details),
+        }
+        first = self._row(receipt_id, currency, _UNID, -unidentified, customer_id=None, **common)
+        second = self._row(receipt_id, currency, _UNAPP, unidentified, customer_id=customer_id, **common)
+        accounts = self.setup.accounts
+        self.events.append(
+            _Event(
+                [first, second],
+                "receipt_identification",
+                self.today,
+                f"receipt {receipt_id} identified as customer {customer_number} ({how})",
+                [
+                    LineDraft(accounts.unidentified, unidentified, 0, currency),
+                    LineDraft(accounts.unapplied, 0, unidentified, currency, customer_id),
+                ],
+            )
         )
 
     def _item(self, work: _Work, item_id: str) -> tuple[_Item, int]:
@@ -542,13 +611,51 @@ class BatchPlan:
             ):
                 raise Refused("write-off above the limit")
         self._resolve(self.today)
-        customer = int(item.seen.customer_id)
-        schedule_id = int(item_id)
-        common: dict[str, Any] = {"accounting_date": self.today, "made_by": MadeBy.ENGINE, "rule": rule}
-        # The APP row first: the journal's source is the application itself.
+        # the APP row first: the journal's source is the application itself
+        state.buckets[_APP] = state.buckets.get(_APP, 0) + amount
+        state.buckets[_UNAPP] = state.buckets.get(_UNAPP, 0) - amount
+        work.ops.append(
+            (
+                _APPLY,
+                state.id,
+                cur,
+                state.customer_id,
+                int(item.seen.customer_id),
+                int(item_id),
+                item.seen.trx_number,
+                amount,
+                discount,
+                write_off,
+                activity,
+                write_off_account,
+                rule,
+                score,
+                evidence,
+            )
+        )
+        work.items[item_id] = remaining - (amount + discount + write_off)
+
+    def _emit_apply(
+        self,
+        receipt_id: int,
+        cur: str,
+        receipt_customer: int,
+        customer: int,
+        schedule_id: int,
+        trx_number: str,
+        amount: int,
+        discount: int,
+        write_off: int,
+        activity: str | None,
+        write_off_account: str,
+        rule: str,
+        score: str,
+        evidence: Mapping[str, Any],
+    ) -> None:
+        common: dict[str, Any] = {"accounting_date": self.today, "made_by": _ENGINE, "rule": rule}
         applied = self._row(
-            work,
-            state,
+            receipt_id,
+            cur,
             _APP,
             amount,
             customer_id=customer,
@@ -560,12 +667,12 @@ class BatchPlan:
             evidence=evidence,
             **common,
         )
-        unapplied = self._row(work, state, _UNAPP, -amount, customer_id=state.customer_id, **common)
+        unapplied = self._row(receipt_id, cur, _UNAPP, -amount, customer_id=receipt_customer, **common)
         accounts = self.setup.accounts
         lines: list[LineDraft] = []
         if amount:
             lines += [
-                LineDraft(accounts.unapplied, max(amount, 0), max(-amount, 0), cur, state.customer_id),
+                LineDraft(accounts.unapplied, max(amount, 0), max(-amount, 0), cur, receipt_customer),
                 LineDraft(accounts.receivables, max(-amount, 0), max(amount, 0), cur, customer, schedule_id),
             ]
         if discount:
@@ -578,24 +685,19 @@ class BatchPlan:
                 LineDraft(write_off_account, write_off, 0, cur, customer),
                 LineDraft(accounts.receivables, 0, write_off, cur, customer, schedule_id),
             ]
-        work.events.append(
+        self.events.append(
             _Event(
                 [applied, unapplied],
                 "application",
                 self.today,
-                f"receipt {state.id} applied to {item.seen.trx_number} ({rule})",
+                f"receipt {receipt_id} applied to {trx_number} ({rule})",
                 lines,
             )
         )
-        work.items[item_id] = remaining - (amount + discount + write_off)
 
     def _commit(self, work: _Work, original: ReceiptState, state: ReceiptState) -> None:
         """Accept one receipt's work into the batch: rows, events, items (laid over the view), receipt."""
-        offset = len(self.rows)
-        self.rows.extend(work.rows)
-        for event in work.events:
-            event.rows = [offset + i for i in event.rows]
-            self.events.append(event)
+        self.ops.extend(work.ops)
         self.audits.extend(work.audits)
         for item_id, remaining in work.items.items():
             item = self.items[item_id]
@@ -616,6 +718,7 @@ class BatchPlan:
         """Write the batch (see the module docstring); BatchConflict when an item changed meanwhile."""
         session = self.session
         self._verify_items()
+        self._emit()
         # Ids reserved first: each journal names its application row, each row its journal,
         # so both are inserted once, complete, with nothing read back or updated after.
         reserver = IdReserver(session)
@@ -671,6 +774,17 @@ class BatchPlan:
         # ORM objects the caller's session holds (receipts, items) are stale now
         session.expire_all()
 
+    def _emit(self) -> None:
+        """The rows and events of the planned ops, in order (once)."""
+        emit: dict[str, Callable[..., None]] = {
+            _POST: self._emit_post,
+            _IDENTIFY: self._emit_identify,
+            _APPLY: self._emit_apply,
+        }
+        for op in self.ops:
+            emit[op[0]](*op[1:])
+        self.ops = []
+
     def _encode_evidence(self) -> None:
         """Each row's evidence as stored: a decision's, shared by its rows, encoded once."""
         texts: dict[int, str] = {}
@@ -707,13 +821,18 @@ def _evidence_json(evidence: Mapping[str, Any]) -> str:
     return json.dumps(dict(evidence), default=str, sort_keys=True)
 
 
+_UNIDENTIFIED_RECEIPT = ReceiptStatus.UNIDENTIFIED.value
+_UNAPPLIED_RECEIPT = ReceiptStatus.UNAPPLIED.value
+_APPLIED_RECEIPT = ReceiptStatus.APPLIED.value
+
+
 def _status(state: ReceiptState) -> str:
     """``applications._refresh_status`` on the buckets."""
-    if state.status == ReceiptStatus.REVERSED.value:
+    if state.status == _REVERSED:
         return state.status
     b = state.buckets
     if b.get(_UNID, 0) > 0 or (not b and state.customer_id is None):
-        return ReceiptStatus.UNIDENTIFIED.value
+        return _UNIDENTIFIED_RECEIPT
     if b.get(_UNAPP, 0) > 0 or not b:
-        return ReceiptStatus.UNAPPLIED.value
-    return ReceiptStatus.APPLIED.value
+        return _UNAPPLIED_RECEIPT
+    return _APPLIED_RECEIPT
