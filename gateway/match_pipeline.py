@@ -26,11 +26,14 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import queue
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from sqlalchemy import func, select
@@ -190,6 +193,38 @@ def plan_batches(
         pipe.close()
 
 
+class _Sender:
+    """Sends the planner's plans from a thread of their own. A plan is larger than the pipe's
+    buffer: sent from the planning thread, it would wait there until the writer has written the
+    previous one and reads it, and the next batch's planning with it."""
+
+    def __init__(self, pipe: Connection) -> None:
+        self._pipe = pipe
+        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="arbridge-plan-sender", daemon=True)
+        self._thread.start()
+
+    def send(self, message: Any) -> None:
+        """Queue ``message`` (pickled here, as ``Connection.send`` would); the sending's error, if any."""
+        if self._error is not None:
+            raise self._error
+        self._queue.put(bytes(ForkingPickler.dumps(message)))
+
+    def close(self) -> None:
+        """Wait until every queued message is sent (or the pipe failed)."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._pipe.send_bytes(data)
+                except BaseException as exc:  # the writer is gone: the planning thread hears it
+                    self._error = exc
+
+
 def _plan_batches(
     pipe: Connection, url: str, cash_application: CashApplication, now: Callable[[], datetime]
 ) -> None:
@@ -203,6 +238,7 @@ def _plan_batches(
     unconfirmed: dict[int, list[OpenItem]] = {}
     confirmed = -1
     view: DbLedgerView | None = None
+    sender = _Sender(pipe)
     try:
         for k, chunk in enumerate(chunks):
             # The writer's confirmations are taken before this batch's first read, so every
@@ -226,6 +262,7 @@ def _plan_batches(
                     session, chunk, view=view, now=now(), replay=False, read_only=True
                 )
             unconfirmed[k] = planned[1].changed_items()
-            pipe.send(("plan", k, planned))
+            sender.send(("plan", k, planned))
     finally:
+        sender.close()
         engine.dispose()
