@@ -70,6 +70,16 @@ def minor_units(amount: Decimal, currency: str) -> int:
     ...
     ar.errors.AmountPrecisionError: 1.005 has more decimals than EUR carries (2)
     """
+    known = EXPONENTS.get(currency)
+    quantum = _QUANTA.get(known) if known is not None else None
+    if known is not None and quantum is not None and type(amount) is Decimal:  # one quantize
+        try:
+            whole = amount.quantize(quantum)
+        except InvalidOperation:
+            pass  # too many digits, or infinite: refused below, in the usual words
+        else:
+            if whole == amount:  # not NaN, and nothing below the minor unit
+                return int(whole.scaleb(known))
     exact, exp = _exact(amount, currency)
     return int(exact.scaleb(exp))
 

@@ -56,7 +56,7 @@ from ar.cashapp.bulk import (
 from ar.cashapp.indexes import index_customer_names, index_open_items
 from ar.cashapp.rules import profile_rule_sets
 from ar.cashapp.tables import MatchDecision, MatchRecommendation, decision_row, recommendation_rows
-from ar.cashapp.view import DbLedgerView
+from ar.cashapp.view import DbLedgerView, amount_of_minor
 from ar.errors import ArError
 from ar.ledger import PeriodResolver
 from ar.matching.engine import MatchingEngine
@@ -145,15 +145,20 @@ def receipt_facts(receipt: Receipt | Row[Any]) -> ReceiptFacts:
     """What the engine knows of a receipt (its whole amount: only receipts with nothing decided run)."""
     return ReceiptFacts(
         receipt_id=str(receipt.id),
-        amount=Money.from_minor(receipt.amount_minor, receipt.currency).amount,
+        amount=amount_of_minor(receipt.amount_minor, receipt.currency),
         currency=receipt.currency,
         receipt_date=receipt.receipt_date,
         debtor_iban=receipt.payer_iban,
         debtor_name=receipt.payer_name,
-        remittance_lines=tuple(json.loads(receipt.remittance or "[]")),
-        structured_references=tuple(json.loads(receipt.references or "[]")),
+        remittance_lines=_texts(receipt.remittance),
+        structured_references=_texts(receipt.references),
         end_to_end_id=receipt.end_to_end_id,
     )
+
+
+def _texts(column: str | None) -> tuple[str, ...]:
+    """A JSON list column (remittance lines, references); often empty, then without decoding."""
+    return () if not column or column == "[]" else tuple(json.loads(column))
 
 
 # Core columns: a statement of table columns skips the ORM's per-statement and per-row handling.

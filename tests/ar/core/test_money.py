@@ -1,4 +1,5 @@
-"""Money and its bulk shortcut ``minor_units``: the same checks, the same errors (table-driven)."""
+"""Money and its bulk shortcut ``minor_units``: the same checks, the same errors (table-driven,
+and hypothesis for any decimal); ``normalise_iban``'s shortcut likewise."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ar.money
 from ar.errors import AmountPrecisionError, CurrencyError
+from ar.matching.context import normalise_iban
 from ar.money import Money, minor_units
 
 
@@ -61,3 +65,35 @@ def test_minor_units_refuses_what_money_refuses(
     with pytest.raises(error) as money:
         Money(amount, currency)
     assert str(ours.value) == str(money.value)
+
+
+_CURRENCIES = ("EUR", "JPY", "BHD", "CLF", "XYZ")
+
+
+def _outcome(call: Any) -> tuple[str, Any]:
+    try:
+        return ("ok", call())
+    except (AmountPrecisionError, CurrencyError, TypeError) as exc:
+        return (type(exc).__name__, str(exc))
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.decimals(allow_nan=True, allow_infinity=True),
+        st.decimals(places=2, min_value=-(10**30), max_value=10**30),
+        st.integers(min_value=-(10**40), max_value=10**40).map(Decimal),
+    ),
+    st.sampled_from(_CURRENCIES),
+)
+def test_minor_units_agrees_with_money_for_any_decimal(amount: Decimal, currency: str) -> None:
+    """Its shortcut for the common case (one quantize) answers or refuses as Money does."""
+    assert _outcome(lambda: minor_units(amount, currency)) == _outcome(
+        lambda: Money(amount, currency).minor_units
+    )
+
+
+@given(st.text(max_size=40))
+def test_normalise_iban_is_upper_case_letters_and_digits_only(text: str) -> None:
+    """Its shortcut (an IBAN already normalised comes back as it is) changes nothing."""
+    assert normalise_iban(text) == re.sub("[^A-Z0-9]+", "", text.upper())
