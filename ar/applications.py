@@ -378,7 +378,7 @@ def _row(
         activity=activity,
         rule=rule,
         score=None if score is None else str(score),
-        evidence=json.dumps(dict(evidence or {}), default=str, sort_keys=True),
+        evidence=audit.details_json(evidence),
         made_by=made_by.value,
         actor=actor,
         accounting_date=accounting_date,

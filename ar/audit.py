@@ -50,6 +50,11 @@ def record(
     return event
 
 
+#: ``json.dumps(..., default=str, sort_keys=True)`` without an encoder built per call (the bulk
+#: writers encode an event per receipt)
+_ENCODER = json.JSONEncoder(default=str, sort_keys=True)
+
+
 def details_json(details: Mapping[str, Any] | None) -> str:
     """An event's details as stored (``record``; the bulk writers that insert events as rows)."""
-    return json.dumps(dict(details or {}), default=str, sort_keys=True)
+    return _ENCODER.encode(dict(details or {}))

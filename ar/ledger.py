@@ -200,13 +200,14 @@ def check_balanced_lines(lines: Sequence[LineDraft]) -> None:
     """:func:`check_balanced` for lines in minor units (one positive side each, balanced per currency)."""
     if not lines:
         raise UnbalancedJournalError("a journal needs at least one debit and one credit")
-    net: dict[str, int] = defaultdict(int)
+    net: dict[str, int] = {}
     for line in lines:
+        debit, credit = line.debit_minor, line.credit_minor
         if not line.account:
             raise ValidationError("posting without an account")
-        if (line.debit_minor > 0) == (line.credit_minor > 0) or min(line.debit_minor, line.credit_minor) < 0:
+        if (debit > 0) == (credit > 0) or debit < 0 or credit < 0:
             raise ValidationError(f"posting to {line.account}: give exactly one positive debit or credit")
-        net[line.currency] += line.debit_minor - line.credit_minor
+        net[line.currency] = net.get(line.currency, 0) + debit - credit
     off = {cur: Money.from_minor(units, cur) for cur, units in net.items() if units}
     if off:
         detail = ", ".join(f"debits exceed credits by {m}" for m in off.values())
@@ -270,24 +271,26 @@ def post_many(
     """
     if not journals:
         return []
-    placed: list[tuple[Period, date, str]] = []
+    # the period's name read once per journal (an ORM attribute: a lookup each time)
+    placed: list[tuple[str, date, str]] = []
     count: dict[str, int] = defaultdict(int)
     by_name: dict[str, Period] = {}
     for draft in journals:
         check_balanced_lines(draft.lines)
         period, posted_date, note = resolver.resolve(draft.accounting_date)
         description = f"{draft.description} ({note})" if note else draft.description
-        placed.append((period, posted_date, description[:_DESCRIPTION_MAX]))
-        count[period.name] += 1
-        by_name[period.name] = period
+        name = period.name
+        placed.append((name, posted_date, description[:_DESCRIPTION_MAX]))
+        count[name] += 1
+        by_name[name] = period
     next_number = {name: allocate_numbers(session, by_name[name], n) for name, n in count.items()}
     rows = []
-    for draft, (period, posted_date, description) in zip(journals, placed, strict=True):
-        number = next_number[period.name]
-        next_number[period.name] = number + 1
+    for draft, (name, posted_date, description) in zip(journals, placed, strict=True):
+        number = next_number[name]
+        next_number[name] = number + 1
         rows.append(
             {
-                "period": period.name,
+                "period": name,
                 "number": number,
                 "accounting_date": posted_date,
                 "event": draft.event,

@@ -27,7 +27,6 @@ replaces the decisions and recommendations of the batch's receipts.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -817,8 +816,8 @@ class BatchPlan:
 
 
 def _evidence_json(evidence: Mapping[str, Any]) -> str:
-    """An application row's evidence as ``applications`` stores it."""
-    return json.dumps(dict(evidence), default=str, sort_keys=True)
+    """An application row's evidence as ``applications`` stores it (the same encoding)."""
+    return audit.details_json(evidence)
 
 
 _UNIDENTIFIED_RECEIPT = ReceiptStatus.UNIDENTIFIED.value

@@ -128,10 +128,14 @@ def recommendation_fields(receipt_id: int, decision: Decision, now: datetime) ->
     ]
 
 
+#: ``json.dumps(..., sort_keys=True)`` without an encoder built per call (a decision per receipt)
+_SORTED = json.JSONEncoder(sort_keys=True)
+
+
 def encoded(fields: dict[str, Any]) -> dict[str, Any]:
     """The row of ``decision_fields`` or ``recommendation_fields``: its JSON columns as stored
     (evidence with sorted keys, applications in rank order). In place; the row."""
-    fields["evidence"] = json.dumps(fields["evidence"], sort_keys=True)
+    fields["evidence"] = _SORTED.encode(fields["evidence"])
     if "applications" in fields:
         fields["applications"] = json.dumps(fields["applications"])
     return fields
