@@ -50,7 +50,7 @@ from gateway.db import make_engine, session_factory
 #: interpreter, about two seconds) would cost more than it saves.
 MIN_BATCHES = 3
 #: Plans the planner may make beyond the last batch the writer confirmed.
-AHEAD = 2
+AHEAD = 3
 #: Seconds the planner gets to stop by itself before it is terminated.
 STOP_TIMEOUT = 10.0
 
