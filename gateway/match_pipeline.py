@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import queue
+import sys
 import threading
 import time
 import traceback
@@ -91,7 +93,7 @@ class Planner:
         context = multiprocessing.get_context("spawn")
         self._pipe, theirs = context.Pipe()
         self._process = context.Process(
-            target=plan_batches,
+            target=_planner_process,
             args=(theirs, url, cash_application, now),
             name="arbridge-match-planner",
             daemon=True,
@@ -177,6 +179,18 @@ class Planner:
             self._process.terminate()
             self._process.join()
         self._pipe.close()
+
+
+def _planner_process(
+    pipe: Connection, url: str, cash_application: CashApplication, now: Callable[[], datetime]
+) -> None:
+    """The planner process's life: ``plan_batches``, then out without the interpreter's teardown.
+    Its connections and pipe are closed and nothing is left to flush; tearing down its heap
+    (every object of the run) took about 0.3 s, which the writer waited for at the end."""
+    plan_batches(pipe, url, cash_application, now)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def plan_batches(
