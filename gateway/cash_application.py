@@ -69,7 +69,7 @@ def match_receipts(
                 now=_now,
                 receipt_ids=ids,
                 batch_size=batch_size,
-                runner=planner.run if planner is not None else None,
+                runner=planner,
             )
     finally:
         if planner is not None:

@@ -18,8 +18,10 @@ all), the plans made on top of it no longer hold: the planner is stopped and the
 the run is decided in this process, batch by batch, as without a planner.
 
 The planner is a fresh interpreter (multiprocessing's spawn: nothing of this process's
-threads, connections or locks is inherited), started before the run's index step so its
-start-up overlaps it; a run of few batches is decided here alone.
+threads, connections or locks is inherited), started before the run reads its receipts so
+its start-up overlaps that; it is given its batches before the run's catch-up of the
+indexes (reference keys, name tokens), which mostly finds nothing to do, and is cancelled
+when the catch-up did change them. A run of few batches is decided here alone.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ def _open_receipts(sessions: sessionmaker[Session]) -> int:
 
 
 class Planner:
-    """The planner process and this side of its pipe; ``run`` is ``run_batches``' runner."""
+    """The planner process and this side of its pipe: ``run_batches``' runner."""
 
     def __init__(
         self,
@@ -101,6 +103,9 @@ class Planner:
         self._process.start()
         theirs.close()
         self._stopped = False
+        #: the thread sending the batches (``begin``), and what it failed with
+        self._sending: threading.Thread | None = None
+        self._send_error: OSError | None = None
 
     @classmethod
     def start_for(
@@ -123,16 +128,43 @@ class Planner:
             return None
         return cls(sessions, cash_application, url, now=now)
 
+    def begin(self, chunks: Sequence[Sequence[int]]) -> None:
+        """Give the planner its batches, so that it plans while the caller catches up with the
+        indexes. Sent from a thread: the message is larger than the pipe's buffer, and the
+        planner may still be starting."""
+        if self._sending is not None or self._stopped:
+            return
+        if len(chunks) < MIN_BATCHES:
+            self.close()
+            return
+        message = ("batches", [list(c) for c in chunks])
+        self._sending = threading.Thread(
+            target=self._send_batches, args=(message,), name="arbridge-batches-sender", daemon=True
+        )
+        self._sending.start()
+
+    def _send_batches(self, message: Any) -> None:
+        try:
+            self._pipe.send(message)
+        except OSError as exc:  # the planner is gone: ``run`` says so
+            self._send_error = exc
+
+    def cancel(self) -> None:
+        """What the planner was given is void (the indexes changed under it): stop it."""
+        self.close()
+
     def run(self, chunks: Sequence[Sequence[int]], summary: RunSummary) -> int:
         """Write the batches as the planner plans them; how many were written (see the module
         docstring for when it stops early: the caller decides the rest)."""
-        if len(chunks) < MIN_BATCHES:
-            self.close()
-            return 0
+        self.begin(chunks)
+        if self._sending is None:
+            return 0  # too few batches: stopped
         written = 0
         view: DbLedgerView | None = None
         try:
-            self._pipe.send(("batches", [list(c) for c in chunks]))
+            self._sending.join()
+            if self._send_error is not None:
+                raise self._send_error
             for k, chunk in enumerate(chunks):
                 message = self._pipe.recv()
                 if message[0] != "plan":
@@ -164,6 +196,11 @@ class Planner:
         if self._stopped:
             return
         self._stopped = True
+        if self._sending is not None:  # one sender on the pipe at a time
+            self._sending.join(STOP_TIMEOUT)
+            if self._sending.is_alive():
+                self._process.terminate()
+                self._sending.join()
         with contextlib.suppress(OSError):
             self._pipe.send(("stop",))
         # a plan it is sending when told to stop is read and dropped, so it can hear the stop

@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Row, Table, delete, exists, insert, or_, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -579,11 +579,19 @@ def _as_recommendation(decision: Decision, reasons: Sequence[str]) -> Decision:
     )
 
 
-#: ``run_batches``' hook to decide leading batches some other way (the gateway's pipelined run):
-#: given the batches and the run's summary, it decides and commits a prefix of them, adds what
-#: it did to the summary, and returns how many; the run decides the rest itself. The periods
-#: of the receipts' dates and today's exist when it starts (``prepare_periods``).
-BatchRunner = Callable[[Sequence[Sequence[int]], RunSummary], int]
+class BatchRunner(Protocol):
+    """``run_batches``' hook to decide leading batches some other way (the gateway's pipelined run)."""
+
+    def begin(self, batches: Sequence[Sequence[int]]) -> None:
+        """The batches are known, and the periods of the receipts' dates and today's exist
+        (``prepare_periods``): start on them, while the run catches up with its indexes."""
+
+    def cancel(self) -> None:
+        """The catch-up changed the indexes: what ``begin`` started on is void; decide nothing."""
+
+    def run(self, batches: Sequence[Sequence[int]], summary: RunSummary) -> int:
+        """Decide and commit a prefix of the batches, add what it did to the summary, and
+        return how many; the run decides the rest itself."""
 
 
 def run_batches(
@@ -599,20 +607,33 @@ def run_batches(
 ) -> RunSummary:
     """Index, then decide in transactions of ``batch_size`` receipts, each committed (in bulk
     unless ``bulk`` is false: see ``CashApplication.decide_batch``); ``runner`` first, when given
-    (then the first and last batches are smaller: ``batches``)."""
+    (then the first and last batches are smaller: ``batches``), begun before the indexes' catch-up
+    and cancelled when that catch-up changed anything."""
     summary = RunSummary()
     started = time.perf_counter()
     with sessions() as session, session.begin():
-        summary.indexed_items = index_open_items(session)
-        summary.indexed_customers = index_customer_names(session)
         receipts = open_receipts(session, receipt_ids)
         ids = [receipt_id for receipt_id, _ in receipts]
         if runner is not None:
             # the runner plans in read-only transactions: the periods it posts into must exist
             prepare_periods(session, cash_application.setup, {d for _, d in receipts}, now().date())
-    summary.index_seconds = time.perf_counter() - started
     chunks = batches(ids, batch_size, ramp=runner is not None)
-    first = runner(chunks, summary) if runner is not None and chunks else 0
+    if runner is not None and chunks:
+        runner.begin(chunks)  # mostly the catch-up below changes nothing: no need to wait for it
+    with sessions() as session, session.begin():
+        summary.indexed_items = index_open_items(session)
+        summary.indexed_customers = index_customer_names(session)
+    summary.index_seconds = time.perf_counter() - started
+    first = 0
+    if runner is not None and chunks:
+        if summary.indexed_items or summary.indexed_customers:
+            runner.cancel()
+            summary.fallbacks.append(
+                f"no planner: the indexes caught up with {summary.indexed_items} items and "
+                f"{summary.indexed_customers} customers after it started"
+            )
+        else:
+            first = runner.run(chunks, summary)
     done = sum(len(chunk) for chunk in chunks[:first])
     if first and progress is not None:
         progress(done, len(ids))

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ar.applications import Setup
 from ar.cashapp import bulk
+from ar.cashapp.indexes import index_customer_names, index_open_items
 from ar.cashapp.run import CashApplication, RunSummary, run_batches
 from ar.model import PaymentSchedule
 from gateway import match_pipeline
@@ -67,8 +68,10 @@ def _engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
-def _ledger(url: str, setup: Setup, seed: int) -> sessionmaker[Session]:
-    """A committed ledger drawn from ``seed`` (the same for the same seed) in the database at url."""
+def _ledger(url: str, setup: Setup, seed: int, *, indexed: bool = True) -> sessionmaker[Session]:
+    """A committed ledger drawn from ``seed`` (the same for the same seed) in the database at url;
+    ``indexed``: its items have their reference keys and its customers their name tokens, as the
+    imports give them (else the run's catch-up gives them)."""
     engine = _engine(url)
     upgrade(engine)
     sessions = session_factory(engine)
@@ -76,6 +79,9 @@ def _ledger(url: str, setup: Setup, seed: int) -> sessionmaker[Session]:
         books = Books(session, config=setup.ar)
         _world(books, setup)
         _generated_world(books, seed)
+    if indexed:
+        with sessions() as session, session.begin():
+            assert index_open_items(session) > 0 and index_customer_names(session) > 0
     return sessions
 
 
@@ -94,7 +100,7 @@ def _pipelined(
 ) -> RunSummary:
     planner = Planner(sessions, cashapp, url or match_pipeline.database_url(sessions) or "", now=fixed_now)
     try:
-        return run_batches(sessions, cashapp, now=fixed_now, batch_size=batch_size, runner=planner.run)
+        return run_batches(sessions, cashapp, now=fixed_now, batch_size=batch_size, runner=planner)
     finally:
         planner.close()
 
@@ -116,6 +122,44 @@ def test_the_pipelined_run_leaves_the_books_of_the_run_in_one_process(
     again = _pipelined(pipelined, cashapp, batch_size)
     assert again.applications == 0
     assert _books(pipelined, setup)["applications"] == after["applications"]
+
+
+#: an open item that lost its keys, and a customer renamed (its tokens no longer current)
+_UNINDEXED = (
+    "DELETE FROM item_reference_keys WHERE schedule_id = "
+    "(SELECT max(id) FROM payment_schedules WHERE status = 'OP')"
+)
+_RENAMED = "UPDATE customers SET name = name || ' (renamed)' WHERE id = (SELECT min(id) FROM customers)"
+
+
+@pytest.mark.parametrize("missing", ["keys", "names"])
+def test_a_catch_up_of_the_indexes_cancels_the_planner(
+    two_urls: tuple[str, str], setup: Setup, cashapp: CashApplication, missing: str
+) -> None:
+    """The planner starts before the run's catch-up of the indexes: when that catch-up gives an
+    item its keys or a customer its name tokens, what the planner read may lack them, so the
+    run is decided in this process, and says why."""
+    alone, pipelined = (_ledger(url, setup, 4) for url in two_urls)
+    with pipelined() as session, session.begin():
+        session.execute(text(_UNINDEXED if missing == "keys" else _RENAMED))
+    with alone() as session, session.begin():
+        if missing == "names":  # the same renaming, indexed before the run
+            session.execute(text(_RENAMED))
+            index_customer_names(session)
+    expected = run_batches(alone, cashapp, now=fixed_now, batch_size=4)
+    got = _pipelined(pipelined, cashapp, 4)
+    caught_up = (1, 0) if missing == "keys" else (0, 1)
+    assert (got.indexed_items, got.indexed_customers) == caught_up
+    assert got.fallbacks == [
+        f"no planner: the indexes caught up with {caught_up[0]} items and {caught_up[1]} customers "
+        "after it started"
+    ]
+    assert _summary(got) | {"fallbacks": [], "indexed_items": 0, "indexed_customers": 0} == _summary(
+        expected
+    ) | {"indexed_items": 0, "indexed_customers": 0}
+    before, after = _books(alone, setup), _books(pipelined, setup)
+    for part in before:
+        assert after[part] == before[part], part
 
 
 def test_a_planner_that_cannot_plan_hands_the_run_back(
