@@ -65,10 +65,19 @@ class ItemBalance:
         return (self.item.due_date, self.item.trx_date, self.item.trx_number, self.item.item_id)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Match:
     applications: tuple[ProposedApplication, ...]
     notes: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        applications: tuple[ProposedApplication, ...],
+        notes: tuple[str, ...] = (),
+    ) -> None:
+        # Written out (``init=False``), as ``OpenItem``'s: compiled, several times faster.
+        object.__setattr__(self, "applications", applications)
+        object.__setattr__(self, "notes", notes)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,25 +18,49 @@ from ar.matching.rules import IdentificationOptions
 NAME_CANDIDATES = 50
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class ReferenceHit:
     """An open item one of the receipt's references points to."""
 
     item: OpenItem
     found: FoundReference
 
+    def __init__(
+        self,
+        item: OpenItem,
+        found: FoundReference,
+    ) -> None:
+        # Written out (``init=False``), as ``OpenItem``'s: compiled, several times faster.
+        object.__setattr__(self, "item", item)
+        object.__setattr__(self, "found", found)
+
     @property
     def strong(self) -> bool:
         return self.found.prefixed
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Payer:
     customer: CustomerFacts | None
     identified_by: IdentifiedBy
     scope: frozenset[str]  # the customer and those whose items it may pay
     name_similarity: int | None = None
     notes: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        customer: CustomerFacts | None,
+        identified_by: IdentifiedBy,
+        scope: frozenset[str],
+        name_similarity: int | None = None,
+        notes: tuple[str, ...] = (),
+    ) -> None:
+        # Written out (``init=False``), as ``OpenItem``'s: compiled, several times faster.
+        object.__setattr__(self, "customer", customer)
+        object.__setattr__(self, "identified_by", identified_by)
+        object.__setattr__(self, "scope", scope)
+        object.__setattr__(self, "name_similarity", name_similarity)
+        object.__setattr__(self, "notes", notes)
 
     @property
     def customer_id(self) -> str | None:

@@ -170,7 +170,7 @@ class OpenItem:
         return rebuilt(self)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class ReceiptFacts:
     """What the bank told us about one credit (a camt.053/054 transaction)."""
 
@@ -184,14 +184,36 @@ class ReceiptFacts:
     structured_references: tuple[str, ...] = ()  # RmtInf/Strd/CdtrRefInf/Ref
     end_to_end_id: str | None = None  # Refs/EndToEndId
 
-    def __post_init__(self) -> None:
-        _require_decimal("ReceiptFacts", "amount", self.amount)
+    def __init__(
+        self,
+        receipt_id: str,
+        amount: Decimal,
+        currency: str,
+        receipt_date: date,
+        debtor_iban: str | None = None,
+        debtor_name: str | None = None,
+        remittance_lines: tuple[str, ...] = (),
+        structured_references: tuple[str, ...] = (),
+        end_to_end_id: str | None = None,
+    ) -> None:
+        # Written out (``init=False``), as ``OpenItem``'s: compiled, several times faster.
+        if type(amount) is not Decimal:
+            _require_decimal("ReceiptFacts", "amount", amount)
+        object.__setattr__(self, "receipt_id", receipt_id)
+        object.__setattr__(self, "amount", amount)
+        object.__setattr__(self, "currency", currency)
+        object.__setattr__(self, "receipt_date", receipt_date)
+        object.__setattr__(self, "debtor_iban", debtor_iban)
+        object.__setattr__(self, "debtor_name", debtor_name)
+        object.__setattr__(self, "remittance_lines", remittance_lines)
+        object.__setattr__(self, "structured_references", structured_references)
+        object.__setattr__(self, "end_to_end_id", end_to_end_id)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return rebuilt(self)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class CustomerFacts:
     """The master data of a customer that matching needs."""
 
@@ -203,11 +225,30 @@ class CustomerFacts:
     related_ids: tuple[str, ...] = ()  # children and other customers whose items it may pay
     profile: str = "default"  # the rule-set name of its customer profile
 
+    def __init__(
+        self,
+        customer_id: str,
+        number: str,
+        name: str,
+        ibans: tuple[str, ...] = (),
+        parent_id: str | None = None,
+        related_ids: tuple[str, ...] = (),
+        profile: str = "default",
+    ) -> None:
+        # Written out (``init=False``), as ``OpenItem``'s: compiled, several times faster.
+        object.__setattr__(self, "customer_id", customer_id)
+        object.__setattr__(self, "number", number)
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "ibans", ibans)
+        object.__setattr__(self, "parent_id", parent_id)
+        object.__setattr__(self, "related_ids", related_ids)
+        object.__setattr__(self, "profile", profile)
+
     def __reduce__(self) -> tuple[Any, ...]:
         return rebuilt(self)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class ProposedApplication:
     """Apply ``amount`` of the receipt to an item, and close ``discount`` and ``write_off`` with it.
 
@@ -220,6 +261,21 @@ class ProposedApplication:
     amount: Decimal
     discount: Decimal = ZERO
     write_off: Decimal = ZERO
+
+    def __init__(
+        self,
+        item_id: str,
+        trx_number: str,
+        amount: Decimal,
+        discount: Decimal = ZERO,
+        write_off: Decimal = ZERO,
+    ) -> None:
+        # Written out (``init=False``), as ``OpenItem``'s: compiled, several times faster.
+        object.__setattr__(self, "item_id", item_id)
+        object.__setattr__(self, "trx_number", trx_number)
+        object.__setattr__(self, "amount", amount)
+        object.__setattr__(self, "discount", discount)
+        object.__setattr__(self, "write_off", write_off)
 
     def as_dict(self) -> dict[str, JsonValue]:
         return {
@@ -234,7 +290,7 @@ class ProposedApplication:
         return rebuilt(self)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Evidence:
     """Why the engine decided what it did: structured, JSON-able (``as_dict``)."""
 
@@ -245,6 +301,25 @@ class Evidence:
     name_similarity: int | None = None  # 0..100, weak evidence
     notes: tuple[str, ...] = ()  # short machine-readable facts: "discount_earned", "ties:2", ...
     components: tuple[tuple[str, int], ...] = ()  # score parts: ("customer", 100), ...
+
+    def __init__(
+        self,
+        identified_by: IdentifiedBy,
+        customer_id: str | None = None,
+        references: tuple[str, ...] = (),
+        amount_difference: Decimal = ZERO,
+        name_similarity: int | None = None,
+        notes: tuple[str, ...] = (),
+        components: tuple[tuple[str, int], ...] = (),
+    ) -> None:
+        # Written out (``init=False``), as ``OpenItem``'s: compiled, several times faster.
+        object.__setattr__(self, "identified_by", identified_by)
+        object.__setattr__(self, "customer_id", customer_id)
+        object.__setattr__(self, "references", references)
+        object.__setattr__(self, "amount_difference", amount_difference)
+        object.__setattr__(self, "name_similarity", name_similarity)
+        object.__setattr__(self, "notes", notes)
+        object.__setattr__(self, "components", components)
 
     def as_dict(self) -> dict[str, JsonValue]:
         return {
@@ -261,7 +336,7 @@ class Evidence:
         return rebuilt(self)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Recommendation:
     """A candidate a person may accept: what to apply, how good, which rule, why."""
 
@@ -269,6 +344,19 @@ class Recommendation:
     score: int
     rule: str
     evidence: Evidence
+
+    def __init__(
+        self,
+        applications: tuple[ProposedApplication, ...],
+        score: int,
+        rule: str,
+        evidence: Evidence,
+    ) -> None:
+        # Written out (``init=False``), as ``OpenItem``'s: compiled, several times faster.
+        object.__setattr__(self, "applications", applications)
+        object.__setattr__(self, "score", score)
+        object.__setattr__(self, "rule", rule)
+        object.__setattr__(self, "evidence", evidence)
 
     def as_dict(self) -> dict[str, JsonValue]:
         return {
@@ -285,7 +373,7 @@ class Recommendation:
         return rebuilt(self)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Decision:
     """The engine's answer for one receipt."""
 
@@ -300,6 +388,33 @@ class Decision:
     recommendations: tuple[Recommendation, ...] = ()  # best first, at most five
     unapplied: Decimal = ZERO  # the part of the receipt left unapplied
     rule_set: str = field(default="")
+
+    def __init__(
+        self,
+        receipt_id: str,
+        outcome: Outcome,
+        customer_id: str | None,
+        identified_by: IdentifiedBy,
+        applications: tuple[ProposedApplication, ...] = (),
+        rule: str | None = None,
+        score: int = 0,
+        evidence: Evidence | None = None,
+        recommendations: tuple[Recommendation, ...] = (),
+        unapplied: Decimal = ZERO,
+        rule_set: str = "",
+    ) -> None:
+        # Written out (``init=False``), as ``OpenItem``'s: compiled, several times faster.
+        object.__setattr__(self, "receipt_id", receipt_id)
+        object.__setattr__(self, "outcome", outcome)
+        object.__setattr__(self, "customer_id", customer_id)
+        object.__setattr__(self, "identified_by", identified_by)
+        object.__setattr__(self, "applications", applications)
+        object.__setattr__(self, "rule", rule)
+        object.__setattr__(self, "score", score)
+        object.__setattr__(self, "evidence", evidence)
+        object.__setattr__(self, "recommendations", recommendations)
+        object.__setattr__(self, "unapplied", unapplied)
+        object.__setattr__(self, "rule_set", rule_set)
 
     def as_dict(self) -> dict[str, JsonValue]:
         return {
