@@ -119,6 +119,10 @@ class ReceiptState:
     def posted(self) -> bool:
         return bool(self.buckets)
 
+    def book(self, status: str, amount_minor: int) -> None:
+        """A row of ``status`` for ``amount_minor`` added to the sums (as its row will be)."""
+        self.buckets[status] = self.buckets.get(status, 0) + amount_minor
+
     def copy(self) -> ReceiptState:
         """A copy with its own buckets (``dataclasses.replace`` costs several times more)."""
         return ReceiptState(
@@ -398,7 +402,7 @@ class BatchPlan:
             raise Refused(f"receipt {state.id} cannot be posted")
         self._resolve(state.receipt_date)
         status = _UNID if state.customer_id is None else _UNAPP
-        state.buckets[status] = state.buckets.get(status, 0) + state.amount_minor
+        state.book(status, state.amount_minor)
         work.ops.append(
             (
                 _POST,
@@ -469,8 +473,8 @@ class BatchPlan:
             if unidentified <= 0:
                 raise Refused(f"receipt {state.id}: nothing unidentified to identify")
             self._resolve(self.today)
-            state.buckets[_UNID] = state.buckets.get(_UNID, 0) - unidentified
-            state.buckets[_UNAPP] = state.buckets.get(_UNAPP, 0) + unidentified
+            state.book(_UNID, -unidentified)
+            state.book(_UNAPP, unidentified)
             work.ops.append(
                 (
                     _IDENTIFY,
@@ -610,9 +614,8 @@ class BatchPlan:
             ):
                 raise Refused("write-off above the limit")
         self._resolve(self.today)
-        # the APP row first: the journal's source is the application itself
-        state.buckets[_APP] = state.buckets.get(_APP, 0) + amount
-        state.buckets[_UNAPP] = state.buckets.get(_UNAPP, 0) - amount
+        state.book(_APP, amount)
+        state.book(_UNAPP, -amount)
         work.ops.append(
             (
                 _APPLY,
@@ -652,6 +655,7 @@ class BatchPlan:
         evidence: Mapping[str, Any],
     ) -> None:
         common: dict[str, Any] = {"accounting_date": self.today, "made_by": _ENGINE, "rule": rule}
+        # the APP row first: the journal's source is the application itself
         applied = self._row(
             receipt_id,
             cur,
