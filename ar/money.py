@@ -40,7 +40,25 @@ _QUANTA = {exp: Decimal(1).scaleb(-exp) for exp in range(5)}  # the smallest uni
 
 
 def _exact(amount: Decimal, currency: str) -> tuple[Decimal, int]:
-    """``amount`` quantized to the currency's exponent, and the exponent; refused when it would change."""
+    """``amount`` quantized to the currency's exponent, and the exponent; refused when it would change.
+
+    The common case (a Decimal of a known currency that quantizing leaves equal) takes one
+    quantize; anything else goes through ``_checked``, which says why it is refused."""
+    exp = EXPONENTS.get(currency)
+    quantum = _QUANTA.get(exp) if exp is not None else None
+    if exp is not None and quantum is not None and type(amount) is Decimal:
+        try:
+            exact = amount.quantize(quantum)
+        except InvalidOperation:
+            pass  # too many digits, or infinite: refused by _checked, in the usual words
+        else:
+            if exact == amount:  # not NaN, and nothing below the minor unit
+                return exact, exp
+    return _checked(amount, currency)
+
+
+def _checked(amount: Decimal, currency: str) -> tuple[Decimal, int]:
+    """``_exact`` with every check in turn: the type, the currency, finiteness, precision."""
     if not isinstance(amount, Decimal):  # a float here would already have lost exactness
         raise TypeError(f"Money needs a Decimal, not {type(amount).__name__}")
     exp = exponent(currency)
@@ -70,16 +88,6 @@ def minor_units(amount: Decimal, currency: str) -> int:
     ...
     ar.errors.AmountPrecisionError: 1.005 has more decimals than EUR carries (2)
     """
-    known = EXPONENTS.get(currency)
-    quantum = _QUANTA.get(known) if known is not None else None
-    if known is not None and quantum is not None and type(amount) is Decimal:  # one quantize
-        try:
-            whole = amount.quantize(quantum)
-        except InvalidOperation:
-            pass  # too many digits, or infinite: refused below, in the usual words
-        else:
-            if whole == amount:  # not NaN, and nothing below the minor unit
-                return int(whole.scaleb(known))
     exact, exp = _exact(amount, currency)
     return int(exact.scaleb(exp))
 

@@ -87,7 +87,10 @@ def _outcome(call: Any) -> tuple[str, Any]:
     st.sampled_from(_CURRENCIES),
 )
 def test_minor_units_agrees_with_money_for_any_decimal(amount: Decimal, currency: str) -> None:
-    """Its shortcut for the common case (one quantize) answers or refuses as Money does."""
+    """The shortcut for the common case (one quantize, shared by Money and ``minor_units``)
+    answers or refuses as every check in turn (``_checked``) does."""
+    checked = _outcome(lambda: ar.money._checked(amount, currency))
+    assert _outcome(lambda: ar.money._exact(amount, currency)) == checked
     assert _outcome(lambda: minor_units(amount, currency)) == _outcome(
         lambda: Money(amount, currency).minor_units
     )
