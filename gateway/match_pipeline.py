@@ -103,9 +103,9 @@ class Planner:
         self._process.start()
         theirs.close()
         self._stopped = False
-        #: the thread sending the batches (``begin``), and what it failed with
-        self._sending: threading.Thread | None = None
-        self._send_error: OSError | None = None
+        #: sends the batches (``begin``): the message is larger than the pipe's buffer, and the
+        #: planner may still be starting
+        self._sending: _Sender | None = None
 
     @classmethod
     def start_for(
@@ -129,25 +129,15 @@ class Planner:
         return cls(sessions, cash_application, url, now=now)
 
     def begin(self, chunks: Sequence[Sequence[int]]) -> None:
-        """Give the planner its batches, so that it plans while the caller catches up with the
-        indexes. Sent from a thread: the message is larger than the pipe's buffer, and the
-        planner may still be starting."""
+        """Give the planner its batches (from a thread), so that it plans while the caller
+        catches up with the indexes."""
         if self._sending is not None or self._stopped:
             return
         if len(chunks) < MIN_BATCHES:
             self.close()
             return
-        message = ("batches", [list(c) for c in chunks])
-        self._sending = threading.Thread(
-            target=self._send_batches, args=(message,), name="arbridge-batches-sender", daemon=True
-        )
-        self._sending.start()
-
-    def _send_batches(self, message: Any) -> None:
-        try:
-            self._pipe.send(message)
-        except OSError as exc:  # the planner is gone: ``run`` says so
-            self._send_error = exc
+        self._sending = _Sender(self._pipe)
+        self._sending.send(("batches", [list(c) for c in chunks]))
 
     def cancel(self) -> None:
         """What the planner was given is void (the indexes changed under it): stop it."""
@@ -162,9 +152,9 @@ class Planner:
         written = 0
         view: DbLedgerView | None = None
         try:
-            self._sending.join()
-            if self._send_error is not None:
-                raise self._send_error
+            self._sending.close()
+            if self._sending.error is not None:
+                raise self._sending.error
             for k, chunk in enumerate(chunks):
                 message = self._pipe.recv()
                 if message[0] != "plan":
@@ -196,11 +186,10 @@ class Planner:
         if self._stopped:
             return
         self._stopped = True
-        if self._sending is not None:  # one sender on the pipe at a time
-            self._sending.join(STOP_TIMEOUT)
-            if self._sending.is_alive():
-                self._process.terminate()
-                self._sending.join()
+        # one sender on the pipe at a time: the batches are sent, or the planner is gone
+        if self._sending is not None and not self._sending.close(STOP_TIMEOUT):
+            self._process.terminate()
+            self._sending.close()
         with contextlib.suppress(OSError):
             self._pipe.send(("stop",))
         # a plan it is sending when told to stop is read and dropped, so it can hear the stop
@@ -245,35 +234,39 @@ def plan_batches(
 
 
 class _Sender:
-    """Sends the planner's plans from a thread of their own. A plan is larger than the pipe's
+    """Sends messages from a thread of their own, in order. A plan is larger than the pipe's
     buffer: sent from the planning thread, it would wait there until the writer has written the
-    previous one and reads it, and the next batch's planning with it."""
+    previous one and reads it, and the next batch's planning with it (and the run's batches,
+    sent to a planner still starting, would hold up the writer's catch-up of the indexes)."""
 
     def __init__(self, pipe: Connection) -> None:
         self._pipe = pipe
         self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="arbridge-plan-sender", daemon=True)
+        #: what sending failed with (the other side is gone); later messages are dropped
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="arbridge-pipe-sender", daemon=True)
         self._thread.start()
 
     def send(self, message: Any) -> None:
         """Queue ``message`` (pickled here, as ``Connection.send`` would); the sending's error, if any."""
-        if self._error is not None:
-            raise self._error
+        if self.error is not None:
+            raise self.error
         self._queue.put(bytes(ForkingPickler.dumps(message)))
 
-    def close(self) -> None:
-        """Wait until every queued message is sent (or the pipe failed)."""
+    def close(self, timeout: float | None = None) -> bool:
+        """Wait (at most ``timeout`` seconds) until every queued message is sent or the pipe
+        failed; whether it is over."""
         self._queue.put(None)
-        self._thread.join()
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def _run(self) -> None:
         while (data := self._queue.get()) is not None:
-            if self._error is None:
+            if self.error is None:
                 try:
                     self._pipe.send_bytes(data)
-                except BaseException as exc:  # the writer is gone: the planning thread hears it
-                    self._error = exc
+                except BaseException as exc:  # the other side is gone: the sending side hears it
+                    self.error = exc
 
 
 def _plan_batches(
