@@ -12,12 +12,10 @@ $(STAMP): pyproject.toml setup.py formats/camt/_extract.c formats/_xsdcheck.c
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-# the matching engine's hot modules compiled by mypyc (ADR 4); rebuilt when a source changed.
-# And every module's bytecode, written ahead: where PYTHONDONTWRITEBYTECODE is set, each
-# process would otherwise compile the sources it imports (0.4 s of every `arbridge` start).
+# the matching engine's hot modules compiled by mypyc (ADR 4), rebuilt when a source changed,
+# and every package's bytecode written ahead (gateway.compiled.write_bytecode)
 compiled: $(STAMP)
 	$(PY) scripts/compile_modules.py --if-stale
-	$(PY) -m compileall -q -j 0 ar config formats gateway
 
 demo: compiled
 	$(VENV)/bin/arbridge demo

@@ -25,7 +25,6 @@ open invoices of 50,000 customers under 60 s and 1 GB.
 from __future__ import annotations
 
 import argparse
-import compileall
 import json
 import os
 import random
@@ -308,14 +307,6 @@ def run_point(root: Path, invoices: int, customers: int, receipts: int) -> dict[
     }
 
 
-def _bytecode() -> None:
-    """The packages' bytecode written ahead, as `make` does: where PYTHONDONTWRITEBYTECODE is set,
-    each process of the run would compile the sources it imports, and the run would time that."""
-    root = Path(__file__).resolve().parent.parent
-    for package in ("ar", "config", "formats", "gateway"):
-        compileall.compile_dir(root / package, quiet=1)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -325,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--customers-per-invoice", type=float, default=0.05)
     parser.add_argument("--keep", type=Path, help="Keep the databases in this folder.")
     args = parser.parse_args(argv)
-    _bytecode()
+    compiled.write_bytecode()  # as `make` does: the run would time compiling its sources
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-match-"))
     root.mkdir(parents=True, exist_ok=True)
     print(

@@ -14,6 +14,7 @@ refuse to run on stale extensions (``tests/conftest.py``).
 
 from __future__ import annotations
 
+import compileall
 import hashlib
 import importlib
 import importlib.machinery
@@ -35,6 +36,9 @@ MODULES: tuple[str, ...] = (
     "ar.matching.scoring",
     "ar.cashapp.view",
 )
+
+#: The packages whose bytecode is written ahead (``write_bytecode``).
+PACKAGES: tuple[str, ...] = ("ar", "config", "formats", "gateway")
 
 #: What the last build compiled: module -> SHA-256 of the source it was compiled from.
 MANIFEST = ROOT / "build" / "mypyc" / "sources.json"
@@ -106,3 +110,11 @@ def describe() -> str:
     if not compiled:
         return "pure Python (not compiled: scripts/compile_modules.py)"
     return f"partly compiled: {', '.join(compiled)}"
+
+
+def write_bytecode() -> None:
+    """Every package's bytecode, where missing or older than its source (``make``, the speed
+    benchmark): where PYTHONDONTWRITEBYTECODE is set, each process would otherwise compile the
+    sources it imports, 0.4 s of every ``arbridge`` start and of the match run's planner."""
+    for package in PACKAGES:
+        compileall.compile_dir(ROOT / package, quiet=1, workers=0)
